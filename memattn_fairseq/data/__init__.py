@@ -1,0 +1,1 @@
+"""Data helpers: the embedded quickstart corpus."""

@@ -1,0 +1,91 @@
+"""ABC attention as a fairseq attention module (T x B x C at the boundary; see bounded_attention.py).
+
+Projections follow fairseq's MultiheadAttention (q, k, v, out with biases); the control (``attention/abc.py``)
+decides how tokens are written into ``num_slots`` memory slots per head. The math runs in fp32 whatever the
+model's dtype, so --fp16 / --bf16 training and decoding keep the normaliser and slot softmax exact.
+
+Memory and state per layer (B = batch x beam):
+    cross / encoder memory   k_mem, v_mem [B,H,N,D]
+    decoder state (mlp)      k_mem, v_mem [B,H,N,D], log_norm [B,H,N]
+    decoder state (linformer) k_mem, v_mem [B,H,N,D], position [B]
+    decoder state (window)   k_buf, v_buf [B,H,N,D], position [B]
+"""
+from typing import Dict, Optional
+
+import torch.nn as nn
+from fairseq.modules.fairseq_dropout import FairseqDropout
+from torch import Tensor
+
+from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS, at_least_fp32, build_control, read_slots
+from ..errors import check
+from .bounded_attention import BoundedAttention
+
+
+class AbcAttention(BoundedAttention):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        role: str,
+        num_slots: int,
+        control: str = "mlp",
+        dropout: float = 0.0,
+        chunk_size: int = 64,
+        max_positions: int = 1024,
+        kdim: Optional[int] = None,
+        flag_prefix: str = "--abc",
+        heads_flag: str = "--attention-heads",
+    ):
+        super().__init__(embed_dim, num_heads, role, heads_flag)
+        check(num_slots >= 1, f"{flag_prefix}-slots must be >= 1, got {num_slots}")
+        check(control in CONTROLS, f"{flag_prefix}-control: unknown control {control!r}; choose from {CONTROLS}")
+        check(role == "decoder" or control in BIDIRECTIONAL_CONTROLS,
+              f"{flag_prefix}-control={control} is causal only; use one of {BIDIRECTIONAL_CONTROLS} for the {role} role")
+        check(chunk_size >= 1, f"--abc-chunk-size must be >= 1, got {chunk_size}")
+        check(control != "linformer" or max_positions >= 1,
+              f"--abc-linformer-max-len must be >= 1, got {max_positions}")
+        self.num_slots, self.chunk_size, self.control_name = num_slots, chunk_size, control
+        kdim = kdim or embed_dim
+        self.q_proj = nn.Linear(embed_dim, embed_dim)
+        self.k_proj = nn.Linear(kdim, embed_dim)
+        self.v_proj = nn.Linear(kdim, embed_dim)
+        self.out_proj = nn.Linear(embed_dim, embed_dim)
+        # the control reads the tokens being written: the source for cross-attention, x otherwise
+        self.control = build_control(control, kdim, num_heads, num_slots, max_positions)
+        self.dropout_module = FairseqDropout(dropout, module_name=type(self).__name__)
+        self.scaling = self.head_dim ** -0.5
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # as fairseq's MultiheadAttention
+        gain = 2 ** -0.5 if self.self_attention else 1.0
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            nn.init.xavier_uniform_(proj.weight, gain=gain)
+        nn.init.xavier_uniform_(self.out_proj.weight)
+        nn.init.constant_(self.out_proj.bias, 0.0)
+
+    def _queries(self, x: Tensor) -> Tensor:
+        return at_least_fp32(self.split_heads(self.q_proj(x))) * self.scaling  # [B,H,T,D]
+
+    def _keys_values(self, source: Tensor):
+        return at_least_fp32(self.split_heads(self.k_proj(source))), at_least_fp32(self.split_heads(self.v_proj(source)))
+
+    def compress(self, source: Tensor, pad_mask: Optional[Tensor]) -> Dict[str, Tensor]:
+        """source [B,S,C] -> {k_mem, v_mem: [B,H,N,D]}"""
+        k, v = self._keys_values(source)
+        return self.control.compress(k, v, source, pad_mask)
+
+    def read(self, query: Tensor, memory: Dict[str, Tensor]) -> Tensor:
+        """query [B,T,C] -> [B,T,C]"""
+        out = read_slots(self._queries(query), memory["k_mem"], memory["v_mem"], dropout=self.dropout_module)
+        return self.out_proj(self.merge_heads(out).type_as(query))
+
+    def causal(self, x: Tensor, pad_mask: Optional[Tensor], state: Optional[Dict[str, Tensor]]):
+        """x [B,T,C] -> ([B,T,C], state); the state continues the sequence exactly at the next call."""
+        q = self._queries(x)
+        k, v = self._keys_values(x)
+        out, state = self.control.causal(q, k, v, x, pad_mask, state, self.chunk_size, self.dropout_module)
+        return self.out_proj(self.merge_heads(out).type_as(x)), state
+
+    def extra_repr(self) -> str:
+        return f"role={self.role}, control={self.control_name}, slots={self.num_slots}, heads={self.num_heads}"

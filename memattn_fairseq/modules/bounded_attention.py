@@ -1,0 +1,119 @@
+"""The fairseq face shared by every bounded-memory attention: roles, incremental state and beam reorder.
+
+fairseq calls attention modules with T x B x C tensors and a B x S padding mask (True = pad). Subclasses work
+batch-first on B x T x C and implement three methods:
+
+    compress(source [B,S,C], pad_mask [B,S] | None) -> memory dict      (encoder self-attention, cross-attention)
+    read(query [B,T,C], memory) -> [B,T,C]
+    causal(x [B,T,C], pad_mask [B,T] | None, state dict | None) -> ([B,T,C], state dict)   (decoder self-attention)
+
+Roles:
+    "encoder"  bidirectional self-attention: read(x, compress(x)).
+    "decoder"  causal self-attention; under incremental decoding the constant-size state is carried between calls,
+               so any number of new tokens per call continues the sequence exactly.
+    "cross"    encoder-decoder attention; the compressed source memory is computed once per source and cached.
+
+Every cached tensor is batch-first ([B, ...], one row per hypothesis), so beam search reorders it with
+index_select on dim 0, whether the batch is permuted, duplicated or shrunk as hypotheses finish.
+"""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from fairseq.incremental_decoding_utils import with_incremental_state
+from torch import Tensor
+
+from ..errors import check
+
+ROLES = ("encoder", "decoder", "cross")
+
+
+@with_incremental_state
+class BoundedAttention(nn.Module):
+    """Base class. ``embed_dim`` is the model width, ``num_heads`` the heads (``head_dim`` = embed_dim / heads)."""
+
+    def __init__(self, embed_dim: int, num_heads: int, role: str, heads_flag: str = "--attention-heads"):
+        super().__init__()
+        check(role in ROLES, f"unknown attention role {role!r}; expected one of {ROLES}")
+        check(num_heads >= 1 and embed_dim % num_heads == 0,
+              f"{heads_flag}={num_heads} does not divide the model dimension {embed_dim}")
+        self.embed_dim, self.num_heads, self.role = embed_dim, num_heads, role
+        self.head_dim = embed_dim // num_heads
+        self.self_attention = role != "cross"
+        self.encoder_decoder_attention = role == "cross"
+
+    # -- to implement ------------------------------------------------------------------------------------
+    def compress(self, source: Tensor, pad_mask: Optional[Tensor]) -> Dict[str, Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has no bidirectional form")
+
+    def read(self, query: Tensor, memory: Dict[str, Tensor]) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no bidirectional form")
+
+    def causal(self, x: Tensor, pad_mask: Optional[Tensor], state: Optional[Dict[str, Tensor]]):
+        raise NotImplementedError(f"{type(self).__name__} has no causal form")
+
+    # -- fairseq's MultiheadAttention interface ------------------------------------------------------------
+    def forward(
+        self,
+        query: Tensor,
+        key: Optional[Tensor] = None,
+        value: Optional[Tensor] = None,
+        key_padding_mask: Optional[Tensor] = None,
+        incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]] = None,
+        need_weights: bool = False,
+        static_kv: bool = False,
+        attn_mask: Optional[Tensor] = None,
+        **unused,
+    ) -> Tuple[Tensor, None]:
+        """query [T,B,C]; key/value [S,B,C] (cross only); key_padding_mask [B,S] True = pad.
+
+        ``attn_mask`` (fairseq's future mask) is ignored: causality comes from the causal form itself.
+        Returns ([T,B,C], None): there are no token-level attention weights to report.
+        """
+        x = query.transpose(0, 1)  # [B,T,C]
+        pad_mask = key_padding_mask.bool() if key_padding_mask is not None else None
+        if self.role == "decoder":
+            state = self._get_input_buffer(incremental_state) if incremental_state is not None else None
+            out, new_state = self.causal(x, pad_mask, state or None)
+            if incremental_state is not None:
+                self._set_input_buffer(incremental_state, new_state)
+        elif self.role == "cross":
+            memory = self._get_input_buffer(incremental_state) if incremental_state is not None else None
+            if not memory:
+                memory = self.compress(key.transpose(0, 1), pad_mask)
+                if incremental_state is not None:
+                    self._set_input_buffer(incremental_state, memory)
+            out = self.read(x, memory)
+        else:
+            out = self.read(x, self.compress(x, pad_mask))
+        return out.transpose(0, 1), None  # [T,B,C]
+
+    def _get_input_buffer(self, incremental_state) -> Dict[str, Tensor]:
+        return self.get_incremental_state(incremental_state, "attn_state") or {}
+
+    def _set_input_buffer(self, incremental_state, buffer: Dict[str, Tensor]):
+        return self.set_incremental_state(incremental_state, "attn_state", buffer)
+
+    @torch.jit.export
+    def reorder_incremental_state(self, incremental_state, new_order: Tensor):
+        """Beam search: every cached tensor is [B, ...]; select the surviving hypotheses' rows."""
+        buffer = self._get_input_buffer(incremental_state)
+        if buffer:
+            reordered = {name: t.index_select(0, new_order) for name, t in buffer.items()}
+            self._set_input_buffer(incremental_state, reordered)
+        return incremental_state
+
+    def state_bytes(self, incremental_state) -> int:
+        """Bytes this module holds in ``incremental_state`` (constant in length for every bounded form)."""
+        return sum(t.numel() * t.element_size() for t in self._get_input_buffer(incremental_state).values())
+
+    # -- helpers for subclasses ------------------------------------------------------------------------------
+    def split_heads(self, x: Tensor) -> Tensor:
+        """[B,T,H*D] -> [B,H,T,D]"""
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def merge_heads(self, x: Tensor) -> Tensor:
+        """[B,H,T,D] -> [B,T,H*D]"""
+        batch, _, length, _ = x.shape
+        return x.transpose(1, 2).reshape(batch, length, self.embed_dim)

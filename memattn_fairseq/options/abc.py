@@ -1,0 +1,88 @@
+"""ABC options (flags ``--abc-*``) and the builder that places ABC attention in the chosen roles."""
+from dataclasses import dataclass, field
+
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+
+from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS
+from ..modules.abc_attention import AbcAttention
+from .roles import RoleSpec, parse_roles
+
+CausalControl = ChoiceEnum(list(CONTROLS))
+BidirectionalControl = ChoiceEnum(list(BIDIRECTIONAL_CONTROLS))
+
+
+@dataclass
+class AbcCommonConfig(FairseqDataclass):
+    abc_linformer_max_len: int = field(
+        default=0,
+        metadata={"help": "longest sequence a linformer control accepts (0: the role's max source/target positions)"},
+    )
+    abc_chunk_size: int = field(
+        default=64, metadata={"help": "chunk length of the causal training form (memory grows linearly with it)"}
+    )
+
+
+@dataclass
+class AbcLMConfig(AbcCommonConfig):
+    abc_slots: int = field(default=64, metadata={"help": "memory slots n of each causal self-attention layer"})
+    abc_control: CausalControl = field(
+        default="mlp", metadata={"help": "how tokens are written to the slots: mlp (ABC_MLP), linformer, window"}
+    )
+
+
+@dataclass
+class AbcTranslationConfig(AbcCommonConfig):
+    abc_roles: str = field(
+        default="encoder,decoder,cross",
+        metadata={"help": "comma list of the roles that use ABC (others keep softmax): encoder, decoder, cross"},
+    )
+    abc_encoder_slots: int = field(default=64, metadata={"help": "slots of encoder self-attention"})
+    abc_decoder_slots: int = field(default=64, metadata={"help": "slots of decoder (causal) self-attention"})
+    abc_cross_slots: int = field(default=32, metadata={"help": "slots of the compressed source memory"})
+    abc_encoder_control: BidirectionalControl = field(default="mlp", metadata={"help": "control of encoder self-attention"})
+    abc_decoder_control: CausalControl = field(default="mlp", metadata={"help": "control of decoder self-attention"})
+    abc_cross_control: BidirectionalControl = field(default="mlp", metadata={"help": "control of cross-attention"})
+
+
+class AbcAttentionBuilder:
+    """Called by the layers for each role; returns AbcAttention for the roles in ``specs``, else None."""
+
+    def __init__(self, specs, chunk_size: int, linformer_max_len: int):
+        self.specs, self.chunk_size, self.linformer_max_len = specs, chunk_size, linformer_max_len
+
+    @classmethod
+    def for_lm(cls, args):
+        spec = RoleSpec(slots=args.abc_slots, control=str(args.abc_control), flag="--abc")
+        return cls({"decoder": spec}, args.abc_chunk_size, args.abc_linformer_max_len)
+
+    @classmethod
+    def for_translation(cls, args):
+        specs = {
+            role: RoleSpec(
+                slots=getattr(args, f"abc_{role}_slots"),
+                control=str(getattr(args, f"abc_{role}_control")),
+                flag=f"--abc-{role}",
+            )
+            for role in parse_roles(args.abc_roles, "--abc-roles")
+        }
+        return cls(specs, args.abc_chunk_size, args.abc_linformer_max_len)
+
+    def __call__(self, role, embed_dim, cfg):
+        spec = self.specs.get(role)
+        if spec is None:
+            return None
+        side = cfg.encoder if role == "encoder" else cfg.decoder
+        max_positions = cfg.max_target_positions if role == "decoder" else cfg.max_source_positions
+        return AbcAttention(
+            embed_dim,
+            side.attention_heads,
+            role,
+            num_slots=spec.slots,
+            control=spec.control,
+            dropout=cfg.attention_dropout,
+            chunk_size=self.chunk_size,
+            max_positions=self.linformer_max_len or max_positions,
+            kdim=cfg.encoder.embed_dim if role == "cross" else None,
+            flag_prefix=spec.flag,
+            heads_flag="--encoder-attention-heads" if role == "encoder" else "--decoder-attention-heads",
+        )

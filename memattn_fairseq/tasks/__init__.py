@@ -1,0 +1,1 @@
+"""Registered tasks (imported by fairseq with --user-dir)."""
