@@ -3,13 +3,25 @@
 Use with any fairseq command: ``--user-dir <path>/memattn_fairseq``. Importing the package registers every model,
 architecture and task, lets torch >= 2.6 load fairseq checkpoints, and makes configuration errors print as one line.
 """
+import importlib
+import pkgutil
+
 from .compat import allow_fairseq_checkpoints
 from .errors import ConfigError, install_excepthook
 
 allow_fairseq_checkpoints()
 install_excepthook()
 
-from . import models, tasks  # noqa: E402
-from .models import abc_lm, abc_transformer  # noqa: E402,F401
+
+def _import_registrations():
+    """Import every module of models/ and tasks/ (fairseq does the same for --user-dir; tests import directly)."""
+    for package in ("models", "tasks"):
+        path = [__path__[0] + "/" + package]
+        for info in pkgutil.iter_modules(path):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{package}.{info.name}")
+
+
+_import_registrations()
 
 __all__ = ["ConfigError"]
