@@ -30,7 +30,7 @@ class AbcLanguageModel(MemAttnLanguageModel):
         check(args.abc_slots >= 1, f"--abc-slots must be >= 1, got {args.abc_slots}")
         if str(args.abc_control) == "linformer":
             limit = args.abc_linformer_max_len or args.max_target_positions
-            length = getattr(task.args, "tokens_per_sample", 0) if hasattr(task, "args") else 0
+            length = getattr(args, "tokens_per_sample", None) or 0
             check(length <= limit, f"--tokens-per-sample={length} exceeds the Linformer control's maximum "
                                    f"length {limit} (--abc-linformer-max-len)")
 
