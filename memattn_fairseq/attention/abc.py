@@ -121,6 +121,8 @@ class MlpControl(nn.Module):
             log_norm = q.new_full(logits.shape[:2] + (self.num_slots,), NO_MASS)
         else:
             k_mem, v_mem, log_norm = state["k_mem"], state["v_mem"], state["log_norm"]
+        if q.shape[-2] == 1:
+            return self._step(q, k, v, logits[:, :, 0], k_mem, v_mem, log_norm, dropout)
         # Rows of a chunk are rescaled by exp(z_end - z_t); for real tokens the exponent is at most
         # 2 * LOGIT_CLAMP + log(chunk + 1). The cap only binds on padding rows, keeping them finite.
         exponent_cap = 2 * LOGIT_CLAMP + math.log(chunk_size + 1) + 1.0
@@ -140,6 +142,21 @@ class MlpControl(nn.Module):
             outs.append(out)
             log_norm = z_end
         return torch.cat(outs, dim=-2), {"k_mem": k_mem, "v_mem": v_mem, "log_norm": log_norm}
+
+
+    @staticmethod
+    def _step(q, k, v, logits, k_mem, v_mem, log_norm, dropout):
+        """One decoding step of the recurrence (the chunked form with C = 1, without its masks).
+
+        q, k, v [B,H,1,D]; logits, log_norm [B,H,N]; k_mem, v_mem [B,H,N,D].
+        """
+        new_norm = torch.logaddexp(log_norm, logits)
+        decay = torch.exp(log_norm - new_norm).unsqueeze(-1)  # [B,H,N,1]
+        write = torch.exp(logits - new_norm).unsqueeze(-1)  # [B,H,N,1]
+        k_mem = torch.addcmul(decay * k_mem, write, k)  # k broadcasts over the N slots
+        v_mem = torch.addcmul(decay * v_mem, write, v)
+        out = read_slots(q, k_mem, v_mem, dropout=dropout)
+        return out, {"k_mem": k_mem, "v_mem": v_mem, "log_norm": new_norm}
 
 
 class LinformerControl(nn.Module):
