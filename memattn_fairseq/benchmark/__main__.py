@@ -1,0 +1,141 @@
+"""python -m memattn_fairseq.benchmark: the plugin's models beside fairseq's transformer, measured in one run.
+
+Sections (choose with --sections):
+    decode_lm  per-token latency and decoder-state bytes against prefix length, at each --batch-sizes
+    decode_mt  the same against source length (translation: bounded cross-attention vs a source-length KV cache)
+    train_lm   tokens/s and peak memory of one forward+backward of a single sequence against context length
+    mrbp       Memformer: peak memory of an MRBP step against horizon H, beside full back-propagation
+
+Writes results.csv, results.md (tables with ratios to the transformer and the target checks) and PNG plots into
+--out-dir. --quick runs a tiny configuration in seconds (the tests use it).
+"""
+import argparse
+import datetime
+import os
+import platform
+import sys
+
+import torch
+
+from .. import model_factory
+from . import decoding, report, training, zoo
+
+DEFAULTS = dict(layers=6, dim=512, heads=8, ffn=2048, vocab=10000, slots=64,
+                prefixes="64,256,1024,4096,16384", sources="64,256,1024,4096", contexts="512,1024,2048,4096,8192",
+                batches="1,8", horizons="2,4,8,16", warmup=3, repeats=10)
+QUICK = dict(layers=2, dim=32, heads=4, ffn=64, vocab=100, slots=8, prefixes="16,64", sources="16,64",
+             contexts="32,64", batches="1,2", horizons="2,4", warmup=1, repeats=2)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (GPU timings synchronise first)")
+    parser.add_argument("--out-dir", default="runs/benchmark")
+    parser.add_argument("--sections", default="decode_lm,decode_mt,train_lm,mrbp")
+    parser.add_argument("--models", default="", help="comma list of model names to keep (default: all registered)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and lengths: checks the harness only")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    for name, value in DEFAULTS.items():
+        parser.add_argument(f"--{name}", type=type(value), default=None, help=f"default {value} ({QUICK[name]} with --quick)")
+    args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def ints(text):
+    return [int(x) for x in str(text).split(",") if x]
+
+
+def sizes(args, prefix: str):
+    common = dict(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
+    if prefix == "decoder":
+        return dict(common, decoder_layers=args.layers, decoder_embed_dim=args.dim, decoder_input_dim=args.dim,
+                    decoder_output_dim=args.dim, decoder_ffn_embed_dim=args.ffn, decoder_attention_heads=args.heads,
+                    share_decoder_input_output_embed=True)
+    return dict(sizes(args, "decoder"), encoder_layers=args.layers, encoder_embed_dim=args.dim,
+                encoder_ffn_embed_dim=args.ffn, encoder_attention_heads=args.heads, share_all_embeddings=True)
+
+
+def progress(message):
+    print(f"[benchmark] {message}", flush=True)
+
+
+def run(args):
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    keep = set(filter(None, args.models.split(",")))
+    sections = set(args.sections.split(","))
+    rows = []
+    longest = max(ints(args.prefixes) + ints(args.contexts)) + args.warmup + args.repeats + 8
+
+    def build(spec, kind):
+        extra = dict(max_target_positions=longest, tokens_per_sample=longest, max_source_positions=longest)
+        return model_factory.build(spec.arch, vocab_size=args.vocab, **sizes(args, kind), **extra, **spec.options).to(device)
+
+    lm_specs = [s for s in zoo.lm_specs(args.slots, longest) if not keep or s.name in keep]
+    if "decode_lm" in sections or "train_lm" in sections:
+        for spec in lm_specs:
+            model = build(spec, "decoder")
+            if "decode_lm" in sections:
+                for batch in ints(args.batches):
+                    for prefix in ints(args.prefixes):
+                        progress(f"decode_lm {spec.name} batch {batch} prefix {prefix}")
+                        result = decoding.lm_decoding(model, batch, prefix, device, args.warmup, args.repeats, args.vocab)
+                        rows.append(dict(section="decode_lm", model=spec.name, batch=batch, length=prefix, **result))
+            if "train_lm" in sections:
+                for context in ints(args.contexts):
+                    progress(f"train_lm {spec.name} context {context}")
+                    result = training.lm_training(model, context, device, max(1, args.warmup // 2),
+                                                  max(2, args.repeats // 3), args.vocab)
+                    rows.append(dict(section="train_lm", model=spec.name, batch=1, length=context, **result))
+            del model
+    if "decode_mt" in sections:
+        for spec in zoo.mt_specs(args.slots):
+            if keep and spec.name not in keep:
+                continue
+            model = build(spec, "encoder")
+            for batch in ints(args.batches):
+                for source in ints(args.sources):
+                    progress(f"decode_mt {spec.name} batch {batch} source {source}")
+                    result = decoding.mt_decoding(model, batch, source, device, args.warmup, args.repeats, args.vocab)
+                    rows.append(dict(section="decode_mt", model=spec.name, batch=batch, length=source, **result))
+            del model
+    if "mrbp" in sections:
+        rows += mrbp_rows(args, device)
+    return rows
+
+
+def mrbp_rows(args, device):
+    """Memformer's MRBP against full back-propagation, where the Memformer model is available."""
+    try:
+        from ..training import mrbp_benchmark  # provided with the Memformer model
+    except ImportError:
+        progress("mrbp: Memformer is not available in this checkout; skipped")
+        return []
+    return mrbp_benchmark.rows(args, device, ints(args.horizons), progress)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
+    rows = run(args)
+    report.write_csv(rows, os.path.join(args.out_dir, "results.csv"))
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    header = (f"# Benchmark ({stamp}, {args.device}, {platform.processor() or platform.machine()}, "
+              f"torch {torch.__version__}, {torch.get_num_threads()} threads)\n\n"
+              f"LM: {args.layers} layers, d={args.dim}, {args.heads} heads, FFN {args.ffn}, vocab {args.vocab}, "
+              f"{args.slots} memory slots, fp32. Command: `python -m memattn_fairseq.benchmark {' '.join(sys.argv[1:])}`")
+    checks = report.target_checks(rows)
+    text = report.markdown(rows, header) + ("\n## Targets\n\n" + "\n".join(checks) + "\n" if checks else "")
+    with open(os.path.join(args.out_dir, "results.md"), "w") as f:
+        f.write(text)
+    written = report.plots(rows, args.out_dir)
+    progress(f"wrote {len(rows)} rows, results.csv, results.md and {len(written)} plots to {args.out_dir}")
+    print("\n".join(checks))
+
+
+if __name__ == "__main__":
+    main()

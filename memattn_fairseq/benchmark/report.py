@@ -1,0 +1,149 @@
+"""Writes the measurements as CSV, a markdown report (tables with ratios to the transformer, target checks) and
+PNG plots (log axes). A row: section, model, batch, length and its metrics."""
+import csv
+import math
+import os
+from collections import defaultdict
+from typing import Dict, List
+
+Row = Dict[str, object]
+
+SECTIONS = {
+    # section: (length label, [(metric, label, lower is better)])
+    "decode_lm": ("prefix", [("ms_per_token", "ms/token", True), ("state_bytes", "state bytes/seq", True)]),
+    "decode_mt": ("source", [("ms_per_token", "ms/token", True), ("state_bytes", "state bytes/seq", True)]),
+    "train_lm": ("context", [("tokens_per_s", "tokens/s", False), ("peak_bytes", "peak bytes", True)]),
+    "mrbp": ("horizon", [("peak_bytes", "peak bytes", True), ("seconds", "s/step", True)]),
+}
+
+
+def write_csv(rows: List[Row], path: str) -> None:
+    keys = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("section", "model", "batch", "length"), k))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float) and value < 100:
+        return f"{value:.2f}"
+    return f"{value:,.0f}"
+
+
+def _index(rows: List[Row]):
+    table = defaultdict(dict)  # (section, batch, metric) -> {(length, model): value}
+    for row in rows:
+        for metric in SECTIONS[row["section"]][1]:
+            table[(row["section"], row["batch"], metric[0])][(row["length"], row["model"])] = row.get(metric[0])
+    return table
+
+
+def markdown(rows: List[Row], header: str, baseline: str = "transformer") -> str:
+    lines = [header, ""]
+    table = _index(rows)
+    for (section, batch, metric), cells in sorted(table.items(), key=lambda kv: (list(SECTIONS).index(kv[0][0]), kv[0][1], kv[0][2])):
+        length_label, metrics = SECTIONS[section]
+        label = dict((m, l) for m, l, _ in metrics)[metric]
+        models = sorted({m for _, m in cells}, key=lambda m: (m != baseline, m))
+        lengths = sorted({n for n, _ in cells})
+        lines += [f"**{section}**, batch {batch}: {label} (ratio to {baseline} in brackets)", ""]
+        lines.append("| " + " | ".join([length_label] + models) + " |")
+        lines.append("|" + "---|" * (len(models) + 1))
+        for n in lengths:
+            base = cells.get((n, baseline))
+            out = []
+            for m in models:
+                value = cells.get((n, m))
+                ratio = f" ({value / base:.2f}x)" if m != baseline and value and base else ""
+                out.append(_fmt(value) + ratio if value is not None else "")
+            lines.append(f"| {n} | " + " | ".join(out) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plots(rows: List[Row], out_dir: str) -> List[str]:
+    """One PNG per (section, metric, batch): the metric against length for every model, log-log."""
+    import logging
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    import matplotlib.pyplot as plt
+
+    written = []
+    for (section, batch, metric), cells in _index(rows).items():
+        length_label, metrics = SECTIONS[section]
+        label = dict((m, l) for m, l, _ in metrics)[metric]
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        for model in sorted({m for _, m in cells}):
+            points = sorted((n, v) for (n, m), v in cells.items() if m == model and v is not None and v == v)
+            if points:
+                ax.plot(*zip(*points), marker="o", label=model)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(length_label)
+        ax.set_ylabel(label)
+        ax.set_title(f"{section}, batch {batch}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        path = os.path.join(out_dir, f"{section}_{metric}_b{batch}.png")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def target_checks(rows: List[Row], models=("abc_mlp", "memsizer")) -> List[str]:
+    """The speed/memory targets as ratios taken in this run (only those whose points were measured)."""
+    value = {(r["section"], r["model"], r["batch"], r["length"]): r for r in rows}
+
+    def get(section, model, batch, length, metric):
+        row = value.get((section, model, batch, length))
+        return row.get(metric) if row else None
+
+    checks = []
+
+    def add(text, ratio, limit, above=False):
+        if ratio is None:
+            return
+        ok = ratio >= limit if above else ratio <= limit
+        checks.append(f"- {text}: {ratio:.2f} ({'>=' if above else '<='} {limit}) {'PASS' if ok else 'MISS'}")
+
+    def ratio(a, b):
+        return a / b if a and b else None
+
+    for m in models:
+        if not any(r["model"] == m for r in rows):
+            continue
+        t = "transformer"
+        add(f"{m} decode latency / transformer, batch 8, prefix 4096",
+            ratio(get("decode_lm", m, 8, 4096, "ms_per_token"), get("decode_lm", t, 8, 4096, "ms_per_token")), 0.2)
+        add(f"{m} decode latency / transformer, batch 1, prefix 16384",
+            ratio(get("decode_lm", m, 1, 16384, "ms_per_token"), get("decode_lm", t, 1, 16384, "ms_per_token")), 0.2)
+        add(f"{m} decode latency prefix 16384 / prefix 256, batch 1",
+            ratio(get("decode_lm", m, 1, 16384, "ms_per_token"), get("decode_lm", m, 1, 256, "ms_per_token")), 1.25)
+        add(f"{m} state bytes prefix 16384 / prefix 256",
+            ratio(get("decode_lm", m, 1, 16384, "state_bytes"), get("decode_lm", m, 1, 256, "state_bytes")), 1.0)
+        add(f"{m} decode step / transformer step at prefix 64, batch 1",
+            ratio(get("decode_lm", m, 1, 64, "ms_per_token"), get("decode_lm", t, 1, 64, "ms_per_token")), 1.25)
+        add(f"{m} training tokens/s / transformer, context 8192",
+            ratio(get("train_lm", m, 1, 8192, "tokens_per_s"), get("train_lm", t, 1, 8192, "tokens_per_s")), 2.5, True)
+        add(f"{m} training tokens/s / transformer, context 4096",
+            ratio(get("train_lm", m, 1, 4096, "tokens_per_s"), get("train_lm", t, 1, 4096, "tokens_per_s")), 1.6, True)
+        add(f"{m} training tokens/s context 8192 / context 1024",
+            ratio(get("train_lm", m, 1, 8192, "tokens_per_s"), get("train_lm", m, 1, 1024, "tokens_per_s")), 0.8, True)
+        add(f"{m} training peak memory context 8192 / context 4096",
+            ratio(get("train_lm", m, 1, 8192, "peak_bytes"), get("train_lm", m, 1, 4096, "peak_bytes")), 2.2)
+        add(f"{m} training peak memory / transformer, context 8192",
+            ratio(get("train_lm", m, 1, 8192, "peak_bytes"), get("train_lm", t, 1, 8192, "peak_bytes")), 1.0)
+    horizons = sorted(r["length"] for r in rows if r["section"] == "mrbp" and r["model"] == "memformer_mrbp")
+    if horizons:
+        add(f"memformer MRBP peak memory H={horizons[-1]} / H={horizons[0]}",
+            ratio(get("mrbp", "memformer_mrbp", 1, horizons[-1], "peak_bytes"),
+                  get("mrbp", "memformer_mrbp", 1, horizons[0], "peak_bytes")), 1.2)
+    return checks

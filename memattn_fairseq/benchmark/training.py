@@ -1,0 +1,23 @@
+"""Training cost: tokens/s and peak memory of one forward+backward of a single sequence of a given context length."""
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+
+from .measure import median_seconds, peak_bytes
+
+
+def lm_training(model, context: int, device, warmup: int, repeats: int, vocab: int) -> Dict[str, float]:
+    model.train()
+    tokens = torch.randint(4, vocab, (1, context + 1), device=device)
+
+    def step():
+        logits = model(tokens[:, :-1])[0]  # [1,T,V]
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), tokens[:, 1:].reshape(-1))
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    seconds = median_seconds(step, device, warmup, repeats)
+    peak = peak_bytes(step, device)
+    model.eval()
+    return {"tokens_per_s": context / seconds, "peak_bytes": peak if peak is not None else float("nan")}

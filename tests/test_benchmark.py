@@ -1,0 +1,25 @@
+"""The benchmark harness runs end to end on a tiny configuration and writes its CSV, markdown and plots.
+(Timings are not asserted: they belong to the benchmark's report, not to tests.)"""
+import csv
+import os
+
+from memattn_fairseq.benchmark.__main__ import main
+
+
+def test_quick_benchmark_writes_every_output(tmp_path):
+    main(["--quick", "--out-dir", str(tmp_path), "--sections", "decode_lm,decode_mt,train_lm", "--threads", "1"])
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    sections = {r["section"] for r in rows}
+    assert sections == {"decode_lm", "decode_mt", "train_lm"}
+    models = {r["model"] for r in rows if r["section"] == "decode_lm"}
+    assert {"transformer", "abc_mlp", "abc_linformer", "abc_window"} <= models
+    # 2 batch sizes x 2 prefixes per LM model; every measurement positive
+    assert sum(r["model"] == "abc_mlp" and r["section"] == "decode_lm" for r in rows) == 4
+    assert all(float(r["ms_per_token"]) > 0 for r in rows if r["section"].startswith("decode"))
+    # bounded state: the same bytes at both prefixes; the transformer's cache grows with the prefix
+    state = {(r["model"], r["length"]): float(r["state_bytes"]) for r in rows if r["section"] == "decode_lm" and r["batch"] == "1"}
+    assert state[("abc_mlp", "16")] == state[("abc_mlp", "64")]
+    assert state[("transformer", "64")] > state[("transformer", "16")]
+    text = open(tmp_path / "results.md").read()
+    assert "decode_lm" in text and "(ratio to transformer" in text
+    assert len([f for f in os.listdir(tmp_path) if f.endswith(".png")]) >= 6
