@@ -52,34 +52,50 @@ def read_slots(q, k_mem, v_mem, slot_mask=None, dropout: Optional[Dropout] = Non
     return probs @ v_mem  # [B,H,T,D]
 
 
-def _causal_chunk(q, k, v, write, k_mem, v_mem, rescale=None, decay=None, carry=None, dropout=None):
-    """One chunk of C tokens of the causal form, in matmuls only (no [C, C, N] or [T, N, D] tensor).
+def _chunks(t: torch.Tensor, size: int, fill: float = 0.0) -> torch.Tensor:
+    """[B,H,T,X] (or [T,X]) -> [B,H,K,C,X] (or [K,C,X]): K = ceil(T / C) chunks, padded at the end with ``fill``."""
+    extra = -t.shape[-2] % size
+    if extra:
+        t = F.pad(t, (0, 0, 0, extra), value=fill)
+    return t.unflatten(-2, (-1, size))
 
-    The memory seen by row t of the chunk is
-        K~_t[m] = decay[t,m] * k_mem[m] + rescale[t,m] * sum_{i<=t in chunk} write[i,m] * k_i
-    (decay, rescale default to 1) and the memory after the chunk is carry * k_mem + write^T k.
-    Shapes: q, k, v [B,H,C,D]; write, rescale, decay [B,H,C,N] or [C,N]; carry [B,H,N]; k_mem, v_mem [B,H,N,D].
+
+def _exclusive_cumsum(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sum over the chunks before each chunk: [x0, x1, x2] -> [0, x0, x0 + x1].
+    (Not cumsum - x: later chunks can be e^60 times larger than earlier ones, and the difference would cancel.)"""
+    shifted = torch.cat([torch.zeros_like(t.narrow(dim, 0, 1)), t.narrow(dim, 0, t.shape[dim] - 1)], dim)
+    return torch.cumsum(shifted, dim)
+
+
+def _chunked_causal(q, k, v, write, k_start, v_start, rescale=None, decay=None, dropout=None):
+    """The causal form for all chunks at once, in matmuls (no [C, C, N] or [T, N, D] tensor, no Python loop).
+
+    Row t of chunk c sees the memory
+        K~_t[m] = decay[t,m] * k_start[c,m] + rescale[t,m] * sum_{i<=t in c} write[i,m] * k_i
+    (decay, rescale default to 1). Shapes: q, k, v [B,H,K,C,D]; write, rescale, decay [B,H,K,C,N] or [K,C,N];
+    k_start, v_start [B,H,K,N,D], the memory each chunk starts from. Returns [B,H,K,C,D].
     """
     size = q.shape[-2]
     future = torch.ones(size, size, dtype=torch.bool, device=q.device).triu_(1)
-    scores = (q @ k.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,C,C]
-    logits = scores @ write  # [B,H,C,N]
+    scores = (q @ k.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,K,C,C]
+    logits = scores @ write  # [B,H,K,C,N]
     if rescale is not None:
         logits = logits * rescale
-    memory_logits = q @ k_mem.transpose(-1, -2)  # [B,H,C,N]
+    memory_logits = q @ k_start.transpose(-1, -2)  # [B,H,K,C,N]
     if decay is not None:
         memory_logits = memory_logits * decay
     probs = torch.softmax(logits + memory_logits, dim=-1)
     if dropout is not None:
         probs = dropout(probs)
     intra = probs * rescale if rescale is not None else probs
-    mixing = (intra @ write.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,C,C]
+    mixing = (intra @ write.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,K,C,C]
     from_memory = probs * decay if decay is not None else probs
-    out = mixing @ v + from_memory @ v_mem  # [B,H,C,D]
-    if carry is not None:
-        k_mem, v_mem = carry.unsqueeze(-1) * k_mem, carry.unsqueeze(-1) * v_mem
-    write_t = write.transpose(-1, -2)  # [B,H,N,C] or [N,C]
-    return out, k_mem + write_t @ k, v_mem + write_t @ v
+    return mixing @ v + from_memory @ v_start  # [B,H,K,C,D]
+
+
+def _unchunk(t: torch.Tensor, length: int) -> torch.Tensor:
+    """[B,H,K,C,D] -> [B,H,T,D], dropping the end padding."""
+    return t.flatten(-3, -2)[..., :length, :]
 
 
 def _empty_memory(q, num_slots):
@@ -123,25 +139,32 @@ class MlpControl(nn.Module):
             k_mem, v_mem, log_norm = state["k_mem"], state["v_mem"], state["log_norm"]
         if q.shape[-2] == 1:
             return self._step(q, k, v, logits[:, :, 0], k_mem, v_mem, log_norm, dropout)
-        # Rows of a chunk are rescaled by exp(z_end - z_t); for real tokens the exponent is at most
-        # 2 * LOGIT_CLAMP + log(chunk + 1). The cap only binds on padding rows, keeping them finite.
-        exponent_cap = 2 * LOGIT_CLAMP + math.log(chunk_size + 1) + 1.0
-        outs = []
-        for start in range(0, q.shape[-2], chunk_size):
-            chunk = slice(start, start + chunk_size)
-            s = logits[:, :, chunk]  # [B,H,C,N]
-            z = torch.logaddexp(log_norm.unsqueeze(-2), torch.logcumsumexp(s, dim=-2))  # log Z_t, [B,H,C,N]
-            z_end = z[:, :, -1]  # [B,H,N]
-            write = torch.exp(s - z_end.unsqueeze(-2))  # <= 1
-            rescale = torch.exp((z_end.unsqueeze(-2) - z).clamp(max=exponent_cap))  # >= 1
-            decay = torch.exp(log_norm.unsqueeze(-2) - z)  # <= 1
-            carry = torch.exp(log_norm - z_end)  # <= 1
-            out, k_mem, v_mem = _causal_chunk(
-                q[:, :, chunk], k[:, :, chunk], v[:, :, chunk], write, k_mem, v_mem, rescale, decay, carry, dropout
-            )
-            outs.append(out)
-            log_norm = z_end
-        return torch.cat(outs, dim=-2), {"k_mem": k_mem, "v_mem": v_mem, "log_norm": log_norm}
+        length = q.shape[-2]
+        logits = _chunks(logits, chunk_size, PAD_LOGIT)  # [B,H,K,C,N]; end padding adds no mass
+        z = torch.logaddexp(log_norm[:, :, None, None], torch.logcumsumexp(logits.flatten(2, 3), dim=-2).view_as(logits))
+        z_end = z[..., -1, :]  # log Z at each chunk's end, [B,H,K,N]
+        z_prev = torch.cat([log_norm.unsqueeze(2), z_end[:, :, :-1]], dim=2)  # ... and at its start
+        # Every exponent is bounded: real logits are clamped to +-LOGIT_CLAMP, so log Z differences within the
+        # sequence stay below 2 * LOGIT_CLAMP + log(tokens); the caps only bind on padding, keeping it finite.
+        cap = 2 * LOGIT_CLAMP + math.log(z.shape[2] * z.shape[3] + 1) + 1.0
+        write = torch.exp(logits - z_end.unsqueeze(-2))  # <= 1, [B,H,K,C,N]
+        rescale = torch.exp((z_end.unsqueeze(-2) - z).clamp(max=cap))  # >= 1
+        decay = torch.exp(z_prev.unsqueeze(-2) - z)  # <= 1
+        # Memory at each chunk start, normalised by Z there. Scaled to the final normaliser r the chunk
+        # contributions simply add up: M_c * Z_prev_c / Z_r = M_0 * Z_0 / Z_r + sum_{c'<c} write_c'^T k_c' * Z_c' / Z_r.
+        final_norm = z_end[:, :, -1]  # r, [B,H,N]
+        to_final = torch.exp(z_end - final_norm.unsqueeze(2)).unsqueeze(-1)  # [B,H,K,N,1] <= 1
+        from_final = torch.exp((final_norm.unsqueeze(2) - z_prev).clamp(max=cap)).unsqueeze(-1)  # >= 1
+        initial = torch.exp(log_norm - final_norm).unsqueeze(-1).unsqueeze(2)  # [B,H,1,N,1], 0 before any token
+        qc, kc, vc = (_chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
+        k_added = (write.transpose(-1, -2) @ kc) * to_final  # [B,H,K,N,D]
+        v_added = (write.transpose(-1, -2) @ vc) * to_final
+        k_scaled = k_mem.unsqueeze(2) * initial + _exclusive_cumsum(k_added, dim=2)
+        v_scaled = v_mem.unsqueeze(2) * initial + _exclusive_cumsum(v_added, dim=2)
+        out = _chunked_causal(qc, kc, vc, write, k_scaled * from_final, v_scaled * from_final, rescale, decay, dropout)
+        k_mem = k_scaled[:, :, -1] + k_added[:, :, -1]  # normalised by Z at the end
+        v_mem = v_scaled[:, :, -1] + v_added[:, :, -1]
+        return _unchunk(out, length), {"k_mem": k_mem, "v_mem": v_mem, "log_norm": final_norm}
 
 
     @staticmethod
@@ -205,15 +228,16 @@ class LinformerControl(nn.Module):
             keep = (~pad_mask)[:, None, :, None].type_as(k)
             k, v = k * keep, v * keep
         write = self.weights(torch.arange(start_position, start_position + length, device=q.device))  # [T,N]
-        outs = []
-        for start in range(0, length, chunk_size):
-            chunk = slice(start, start + chunk_size)
-            out, k_mem, v_mem = _causal_chunk(
-                q[:, :, chunk], k[:, :, chunk], v[:, :, chunk], write[chunk], k_mem, v_mem, dropout=dropout
-            )
-            outs.append(out)
+        qc, kc, vc = (_chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
+        write = _chunks(write, chunk_size)  # [K,C,N], zero rows past the end
+        k_added = write.transpose(-1, -2) @ kc  # [B,H,K,N,D]
+        v_added = write.transpose(-1, -2) @ vc
+        k_start = k_mem.unsqueeze(2) + _exclusive_cumsum(k_added, dim=2)
+        v_start = v_mem.unsqueeze(2) + _exclusive_cumsum(v_added, dim=2)
+        out = _unchunk(_chunked_causal(qc, kc, vc, write, k_start, v_start, dropout=dropout), length)
+        k_mem, v_mem = k_start[:, :, -1] + k_added[:, :, -1], v_start[:, :, -1] + v_added[:, :, -1]
         position = torch.full((batch,), start_position + length, dtype=torch.long, device=q.device)
-        return torch.cat(outs, dim=-2), {"k_mem": k_mem, "v_mem": v_mem, "position": position}
+        return out, {"k_mem": k_mem, "v_mem": v_mem, "position": position}
 
 
 class WindowControl(nn.Module):
@@ -246,26 +270,29 @@ class WindowControl(nn.Module):
         age = (position[:, None] - 1 - slots) % window  # [B,N]
         empty = slots >= position[:, None]  # [B,N]
         steps = torch.arange(length, device=device)
+        # chunks of queries; each sees the buffer and the chunks reaching back N - 1 tokens (split, not sliced,
+        # so the backward pass is a concatenation rather than a full-size zero tensor per chunk)
+        q_chunks, k_chunks, v_chunks = (t.split(chunk_size, dim=-2) for t in (q, k, v))
+        back = -(-(window - 1) // chunk_size)  # ceil((N - 1) / C)
         outs = []
-        for start in range(0, length, chunk_size):
-            rows = steps[start : start + chunk_size]  # [C]
-            first = max(0, start - window + 1)
-            cols = steps[first : start + chunk_size]  # [K]
+        for index, qc in enumerate(q_chunks):
+            start, first_chunk = index * chunk_size, max(0, index - back)
+            first = first_chunk * chunk_size
+            rows = steps[start : start + qc.shape[-2]]  # [C]
+            cols = steps[first : start + qc.shape[-2]]  # [K]
             # buffered token at distance age + 1 + t from new token t
             buf_hidden = empty[:, None, :] | (age[:, None, :] + 1 + rows[None, :, None] > window - 1)  # [B,C,N]
             distance = rows[:, None] - cols[None, :]  # [C,K]
-            new_hidden = (distance < 0) | (distance > window - 1)  # [C,K]
-            new_hidden = new_hidden.expand(batch, -1, -1)
+            new_hidden = ((distance < 0) | (distance > window - 1)).expand(batch, -1, -1)  # [B,C,K]
             if pad_mask is not None:
-                new_hidden = new_hidden | pad_mask[:, None, first : start + chunk_size]
-            qc = q[:, :, start : start + chunk_size]
-            keys = torch.cat([k_buf, k[:, :, first : start + chunk_size]], -2)  # [B,H,N+K,D]
+                new_hidden = new_hidden | pad_mask[:, None, first : start + qc.shape[-2]]
+            keys = torch.cat([k_buf, *k_chunks[first_chunk : index + 1]], -2)  # [B,H,N+K,D]
+            values = torch.cat([v_buf, *v_chunks[first_chunk : index + 1]], -2)  # [B,H,N+K,D]
             logits = qc @ keys.transpose(-1, -2)  # [B,H,C,N+K]
             hidden = torch.cat([buf_hidden, new_hidden], -1).unsqueeze(1)  # [B,1,C,N+K]
             probs = torch.softmax(logits.masked_fill(hidden, float("-inf")), dim=-1)
             if dropout is not None:
                 probs = dropout(probs)
-            values = torch.cat([v_buf, v[:, :, first : start + chunk_size]], -2)  # [B,H,N+K,D]
             outs.append(probs @ values)
         # the last min(T, N) new tokens overwrite their slots
         kept = min(length, window)

@@ -52,11 +52,13 @@ def test_mlp_chunked_equals_reference_and_recurrence(length):
         assert_close(g_out, g_ref, 1e-9)
 
 
-@pytest.mark.parametrize("length", [1, 63, 100])
-def test_mlp_fp32_matches_fp64_reference(length):
+@pytest.mark.parametrize("length", [1, 63, 100, 1000])
+@pytest.mark.parametrize("scale", [4.0, 1000.0])
+def test_mlp_fp32_matches_fp64_reference(length, scale):
+    """fp32 stays within 1e-5 of the exact answer, also when logits saturate the clamp (scale 1000)."""
     q, k, v, x = inputs(length)
-    control = mlp_control(scale=4.0)
-    ref = slot_attention_reference(q, k, v, mlp_phi_causal(control.logits(x, None)))
+    control = mlp_control(scale=scale)
+    ref = mlp_recurrent_reference(q, k, v, control.logits(x, None))
     out32, _ = control.float().causal(q.float(), k.float(), v.float(), x.float(), None, None, CHUNK)
     assert_close(out32.double(), ref, 1e-5)
 
