@@ -228,6 +228,12 @@ class LinformerControl(nn.Module):
             keep = (~pad_mask)[:, None, :, None].type_as(k)
             k, v = k * keep, v * keep
         write = self.weights(torch.arange(start_position, start_position + length, device=q.device))  # [T,N]
+        position = torch.full((batch,), start_position + length, dtype=torch.long, device=q.device)
+        if length == 1:  # decoding step: add E[:, p] (x) k_p, then read
+            k_mem = torch.addcmul(k_mem, write[0, :, None], k)  # [B,H,N,D]
+            v_mem = torch.addcmul(v_mem, write[0, :, None], v)
+            out = read_slots(q, k_mem, v_mem, dropout=dropout)
+            return out, {"k_mem": k_mem, "v_mem": v_mem, "position": position}
         qc, kc, vc = (_chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
         write = _chunks(write, chunk_size)  # [K,C,N], zero rows past the end
         k_added = write.transpose(-1, -2) @ kc  # [B,H,K,N,D]
@@ -236,7 +242,6 @@ class LinformerControl(nn.Module):
         v_start = v_mem.unsqueeze(2) + _exclusive_cumsum(v_added, dim=2)
         out = _unchunk(_chunked_causal(qc, kc, vc, write, k_start, v_start, dropout=dropout), length)
         k_mem, v_mem = k_start[:, :, -1] + k_added[:, :, -1], v_start[:, :, -1] + v_added[:, :, -1]
-        position = torch.full((batch,), start_position + length, dtype=torch.long, device=q.device)
         return out, {"k_mem": k_mem, "v_mem": v_mem, "position": position}
 
 
@@ -265,6 +270,12 @@ class WindowControl(nn.Module):
             position = torch.zeros(batch, dtype=torch.long, device=device)
         else:
             k_buf, v_buf, position = state["k_buf"], state["v_buf"], state["position"]
+        if length == 1 and pad_mask is None:  # decoding step: overwrite the oldest slot, then read
+            slot = (position % window)[:, None, None, None].expand(-1, heads, 1, dim)  # [B,H,1,D]
+            k_buf, v_buf = k_buf.scatter(2, slot, k), v_buf.scatter(2, slot, v)
+            empty = torch.arange(window, device=device) > position[:, None]  # [B,N]
+            out = read_slots(q, k_buf, v_buf, empty[:, None, None, :], dropout)
+            return out, {"k_buf": k_buf, "v_buf": v_buf, "position": position + 1}
         # age of each buffered token (0 = most recent) and whether a token was ever written there
         slots = torch.arange(window, device=device)
         age = (position[:, None] - 1 - slots) % window  # [B,N]
