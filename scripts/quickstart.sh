@@ -49,7 +49,7 @@ model_flags() {  # arch and flags of each quickstart model
     abc_lm) echo "--task language_modeling --arch abc_lm --abc-slots 32 --abc-control mlp" ;;
     abc_lm_linformer) echo "--task language_modeling --arch abc_lm --abc-slots 32 --abc-control linformer" ;;
     abc_lm_window) echo "--task language_modeling --arch abc_lm --abc-slots 32 --abc-control window" ;;
-    memsizer_lm) echo "--task language_modeling --arch memsizer_lm --memsizer-decoder-slots 32" ;;
+    memsizer_lm) echo "--task language_modeling --arch memsizer_lm --memsizer-slots 32" ;;
     memformer_lm) echo "--task memformer_lm --arch memformer_lm_small" ;;
     *) echo "unknown quickstart model $1" >&2; return 2 ;;
   esac
