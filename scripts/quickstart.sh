@@ -71,13 +71,15 @@ for model in $models; do
   for split in valid test; do
     # shellcheck disable=SC2046
     ppl=$(fairseq-eval-lm "$data" --user-dir memattn_fairseq --path "$save/checkpoint_best.pt" --gen-subset "$split" \
-            --tokens-per-sample 128 --max-tokens 2048 --cpu $( [ "$model" = memformer_lm ] && echo "--task memformer_lm" ) \
+            --tokens-per-sample 128 --max-tokens 2048 --cpu $( [ "$model" = memformer_lm ] && echo "--task memformer_lm --batch-size 1" ) \
             2>&1 | grep -oE 'Perplexity: [0-9.]+' | grep -oE '[0-9.]+$' || echo "n/a")
     if [ "$split" = valid ]; then valid_ppl[$model]=$ppl; else test_ppl[$model]=$ppl; fi
   done
 done
 
-say "perplexity after $updates updates (2 layers x 128, 128-token blocks, same data, same optimiser)"
+say "perplexity after $updates updates (2 decoder layers x 128, 128-token blocks, same data, same optimiser)"
+echo "Softmax, ABC and MemSizer LMs score each 128-token block on its own; memformer_lm carries its memory across"
+echo "blocks, over the whole split as one stream (its encoder adds 1 layer)."
 printf '\n| %-18s | %10s | %10s | %10s |\n|%s|%s|%s|%s|\n' model params "valid ppl" "test ppl" \
   "--------------------" "------------" "------------" "------------"
 for model in $models; do

@@ -1,0 +1,124 @@
+"""MemSizer: linearised attention with an unbalanced key-value memory (Zhang & Cai, EMNLP 2022).
+
+Internal layout (every tensor in this file): batch-first, no head axis (the heads are averaged before any read).
+    slot_probs   [B, T, k]   query side: mean over heads of a softmax over the k learned key slots (A-bar)
+    keys         [B, T, k]   LN(x W_l): how much each token writes into each slot (K~)
+    values       [B, T, C]   LN(x W_r): what each token writes (V~)
+    memory       [B, k, C]   the value memory S
+    pad_mask     [B, T]      True at padding
+    count        [B]         long, real tokens summed into a causal state
+
+Bidirectional (encoder self-attention, cross-attention), M = real tokens of the source:
+    S = K~^T V~ / sqrt(M),   o_i = a_i S.
+Causal (decoder self-attention), t = real tokens seen up to and including position t:
+    S_t = sum_{j<=t} k~_j (x) v~_j,   o_t = a_t S_t / sqrt(t).
+The causal form runs chunk by chunk from a carried state {sum [B,k,C], count [B]}, so training on whole sequences
+and decoding token by token share one code path. Per chunk it needs a [c, c] score block and one [k, C] partial sum,
+so memory is linear in length (no [T, k, C] tensor of outer products). Pads contribute nothing on either side:
+their keys are zeroed and they are not counted, so left padding does not shift t for the real tokens.
+Sums are kept in fp32 (fp64 stays fp64) whatever the model's dtype; plain references live in
+``memsizer_reference.py``.
+"""
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .abc import at_least_fp32
+
+State = Dict[str, torch.Tensor]
+Dropout = Callable[[torch.Tensor], torch.Tensor]
+
+
+def slot_distribution(logits: torch.Tensor, num_heads: int, dropout: Optional[Dropout] = None) -> torch.Tensor:
+    """logits [B,T,H*k] -> slot_probs [B,T,k]: a softmax over the k slots per head, averaged over the H heads.
+
+    Averaging before the read makes H heads cost one read-out ("as light as a single-head model").
+    """
+    batch, length, _ = logits.shape
+    per_head = at_least_fp32(logits).view(batch, length, num_heads, -1)  # [B,T,H,k]
+    probs = torch.softmax(per_head, dim=-1)
+    if dropout is not None:
+        probs = dropout(probs)
+    return probs.mean(dim=2)
+
+
+def _real(pad_mask: Optional[torch.Tensor], keys: torch.Tensor) -> torch.Tensor:
+    """[B,T] long: 1 at real tokens, 0 at padding."""
+    if pad_mask is None:
+        return torch.ones(keys.shape[:2], dtype=torch.long, device=keys.device)
+    return (~pad_mask).long()
+
+
+def _zero_pads(keys: torch.Tensor, pad_mask: Optional[torch.Tensor]) -> torch.Tensor:
+    return keys if pad_mask is None else keys.masked_fill(pad_mask.unsqueeze(-1), 0.0)
+
+
+def _inverse_sqrt(count: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """count (long, any shape) -> 1/sqrt(count) in ``like``'s dtype; an empty memory (count 0) reads as zeros anyway."""
+    return count.clamp(min=1).to(like.dtype).rsqrt()
+
+
+def compress(keys: torch.Tensor, values: torch.Tensor, pad_mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """keys [B,S,k], values [B,S,C] -> memory S = K~^T V~ / sqrt(M) [B,k,C], M the real length of each row."""
+    memory = _zero_pads(keys, pad_mask).transpose(1, 2) @ values  # [B,k,C]
+    return memory * _inverse_sqrt(_real(pad_mask, keys).sum(1), memory)[:, None, None]
+
+
+def read(slot_probs: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    """slot_probs [B,T,k], memory [B,k,C] -> [B,T,C]."""
+    return slot_probs @ memory
+
+
+def empty_state(keys: torch.Tensor, values: torch.Tensor) -> State:
+    batch, _, num_slots = keys.shape
+    return {
+        "sum": values.new_zeros(batch, num_slots, values.shape[-1]),
+        "count": torch.zeros(batch, dtype=torch.long, device=keys.device),
+    }
+
+
+def _chunks(t: torch.Tensor, size: int) -> torch.Tensor:
+    """[B,T,X] -> [B,K,c,X], K = ceil(T / c), zero rows appended at the end (they write and read nothing)."""
+    extra = -t.shape[1] % size
+    if extra:
+        t = F.pad(t, (0, 0, 0, extra))
+    return t.unflatten(1, (-1, size))
+
+
+def _exclusive_cumsum(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """[x0, x1, x2] -> [0, x0, x0 + x1] along ``dim``."""
+    shifted = torch.cat([torch.zeros_like(t.narrow(dim, 0, 1)), t.narrow(dim, 0, t.shape[dim] - 1)], dim)
+    return torch.cumsum(shifted, dim)
+
+
+def causal(
+    slot_probs: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    pad_mask: Optional[torch.Tensor],
+    state: Optional[State],
+    chunk_size: int,
+) -> Tuple[torch.Tensor, State]:
+    """Causal MemSizer from ``state`` ({sum [B,k,C] un-normalised, count [B]}; None = nothing seen yet).
+
+    slot_probs, keys [B,T,k]; values [B,T,C] -> (out [B,T,C], state after the T tokens).
+    """
+    if state is None:
+        state = empty_state(keys, values)
+    keys = _zero_pads(keys, pad_mask)
+    seen = state["count"][:, None] + _real(pad_mask, keys).cumsum(1)  # [B,T], real tokens up to and including t
+    scale = _inverse_sqrt(seen, values).unsqueeze(-1)  # [B,T,1]
+    if keys.shape[1] == 1:  # decoding step: add k~ (x) v~, then read
+        total = torch.baddbmm(state["sum"], keys.transpose(1, 2), values)  # [B,k,1] @ [B,1,C] -> [B,k,C]
+        return (slot_probs @ total) * scale, {"sum": total, "count": seen[:, -1]}
+    length = keys.shape[1]
+    size = min(chunk_size, length)
+    probs_c, keys_c, values_c = _chunks(slot_probs, size), _chunks(keys, size), _chunks(values, size)  # [B,K,c,*]
+    added = keys_c.transpose(-1, -2) @ values_c  # [B,K,k,C], what each chunk writes
+    start = state["sum"].unsqueeze(1) + _exclusive_cumsum(added, dim=1)  # [B,K,k,C], the sum before each chunk
+    future = torch.ones(size, size, dtype=torch.bool, device=keys.device).triu_(1)
+    weights = (probs_c @ keys_c.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,K,c,c], a_t . k~_j for j <= t
+    out = weights @ values_c + probs_c @ start  # [B,K,c,C]
+    out = out.flatten(1, 2)[:, :length] * scale  # [B,T,C]
+    return out, {"sum": start[:, -1] + added[:, -1], "count": seen[:, -1]}

@@ -1,0 +1,107 @@
+"""MemSizer attention as a fairseq attention module (T x B x C at the boundary; see bounded_attention.py).
+
+Parameters keep the official names, so state dicts map one to one:
+    q_proj        [C -> H*k]   the key memory Phi: k learned, input-independent slots seen through H heads
+    k_proj        [Cs -> k]    W_l, then k_layer_norm (over the k slots)
+    v_proj        [Cs -> C]    W_r, then v_layer_norm (over C)
+There is no output projection and no 1/sqrt(d) logit scale: the init gains (scale^-1/2) set the initial
+temperature. Heads share one value memory, so ``head_dim`` is exposed for fairseq's layers but unused.
+Cs is the source width (the encoder's for cross-attention).
+
+Memory and state per layer (B = batch x beam), always at least fp32 whatever the model's dtype:
+    cross / encoder memory   memory [B,k,C]   (S, already scaled by 1/sqrt(M))
+    decoder state            sum [B,k,C], count [B] (long)
+"""
+import math
+from typing import Dict, Optional
+
+import torch.nn as nn
+import torch.nn.functional as F
+from fairseq.modules.fairseq_dropout import FairseqDropout
+from torch import Tensor
+
+from ..attention import memsizer
+from ..errors import check
+from .bounded_attention import BoundedAttention
+
+
+def check_init_scale(value: float, flag: str) -> None:
+    check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
+          f"{flag} must be a positive number, got {value}")
+
+
+def _layer_norm_fp32(norm: nn.LayerNorm, x: Tensor) -> Tensor:
+    """LayerNorm computed in at least fp32 (the sums built from it are kept in fp32 too)."""
+    weight, bias = memsizer.at_least_fp32(norm.weight), memsizer.at_least_fp32(norm.bias)
+    return F.layer_norm(memsizer.at_least_fp32(x), norm.normalized_shape, weight, bias, norm.eps)
+
+
+class MemSizerAttention(BoundedAttention):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        role: str,
+        num_slots: int,
+        dropout: float = 0.0,
+        chunk_size: int = 64,
+        q_init_scale: float = 8.0,
+        kv_init_scale: float = 8.0,
+        kdim: Optional[int] = None,
+        flag_prefix: str = "--memsizer",
+        heads_flag: str = "--attention-heads",
+    ):
+        super().__init__(embed_dim, num_heads, role, heads_flag)
+        check(isinstance(num_slots, int) and num_slots >= 1,
+              f"{flag_prefix}-slots must be an integer >= 1, got {num_slots}")
+        check(chunk_size >= 1, f"--memsizer-chunk-size must be >= 1, got {chunk_size}")
+        check_init_scale(q_init_scale, "--memsizer-q-init-scale")
+        check_init_scale(kv_init_scale, "--memsizer-kv-init-scale")
+        self.num_slots, self.chunk_size = num_slots, chunk_size
+        self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
+        source_dim = kdim or embed_dim
+        self.q_proj = nn.Linear(embed_dim, num_heads * num_slots)
+        self.k_proj = nn.Linear(source_dim, num_slots)
+        self.v_proj = nn.Linear(source_dim, embed_dim)
+        self.k_layer_norm = nn.LayerNorm(num_slots)
+        self.v_layer_norm = nn.LayerNorm(embed_dim)
+        self.dropout_module = FairseqDropout(dropout, module_name=type(self).__name__)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # as the official code: xavier with gain scale^-1/2, zero biases, default LayerNorms
+        nn.init.xavier_uniform_(self.q_proj.weight, gain=self.q_init_scale ** -0.5)
+        nn.init.xavier_uniform_(self.k_proj.weight, gain=self.kv_init_scale ** -0.5)
+        nn.init.xavier_uniform_(self.v_proj.weight, gain=self.kv_init_scale ** -0.5)
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            nn.init.zeros_(proj.bias)
+        self.k_layer_norm.reset_parameters()
+        self.v_layer_norm.reset_parameters()
+
+    def _slot_probs(self, query: Tensor) -> Tensor:
+        """[B,T,C] -> [B,T,k] (fp32 at least)"""
+        return memsizer.slot_distribution(self.q_proj(query), self.num_heads, self.dropout_module)
+
+    def _keys_values(self, source: Tensor):
+        """[B,S,Cs] -> keys [B,S,k], values [B,S,C] (fp32 at least)"""
+        keys = _layer_norm_fp32(self.k_layer_norm, self.k_proj(source))
+        values = _layer_norm_fp32(self.v_layer_norm, self.v_proj(source))
+        return keys, values
+
+    def compress(self, source: Tensor, pad_mask: Optional[Tensor]) -> Dict[str, Tensor]:
+        """source [B,S,Cs] -> {memory: [B,k,C]}"""
+        keys, values = self._keys_values(source)
+        return {"memory": memsizer.compress(keys, values, pad_mask)}
+
+    def read(self, query: Tensor, memory: Dict[str, Tensor]) -> Tensor:
+        """query [B,T,C] -> [B,T,C]"""
+        return memsizer.read(self._slot_probs(query), memory["memory"]).type_as(query)
+
+    def causal(self, x: Tensor, pad_mask: Optional[Tensor], state: Optional[Dict[str, Tensor]]):
+        """x [B,T,C] -> ([B,T,C], state); the state continues the sequence exactly at the next call."""
+        keys, values = self._keys_values(x)
+        out, state = memsizer.causal(self._slot_probs(x), keys, values, pad_mask, state, self.chunk_size)
+        return out.type_as(x), state
+
+    def extra_repr(self) -> str:
+        return f"role={self.role}, slots={self.num_slots}, heads={self.num_heads}"

@@ -1,0 +1,102 @@
+"""MemSizer options (flags ``--memsizer-*``) and the builder that places MemSizer attention in the chosen roles.
+
+The defaults are the official recipes' values (put here rather than in the presets, so a bare ``--arch`` gets
+them): LM k 32 with init scales 32 / 1; translation decoder k 4, cross k 32, init scales 8 / 8, and MemSizer in
+the decoder only (softmax encoder). An encoder in MemSizer uses k 32, as the official code's encoder does.
+"""
+from dataclasses import dataclass, field
+from typing import Dict
+
+from fairseq.dataclass import FairseqDataclass
+
+from ..errors import check
+from ..modules.memsizer_attention import MemSizerAttention, check_init_scale
+from .roles import parse_roles
+
+
+@dataclass
+class MemSizerCommonConfig(FairseqDataclass):
+    memsizer_chunk_size: int = field(
+        default=64, metadata={"help": "chunk length of the causal training form (memory grows linearly with it)"}
+    )
+
+
+@dataclass
+class MemSizerLMConfig(MemSizerCommonConfig):
+    memsizer_slots: int = field(default=32, metadata={"help": "key-memory slots k of each causal self-attention layer"})
+    memsizer_q_init_scale: float = field(
+        default=32.0, metadata={"help": "init scale of the key memory Phi (xavier gain scale^-1/2)"}
+    )
+    memsizer_kv_init_scale: float = field(
+        default=1.0, metadata={"help": "init scale of W_l and W_r (xavier gain scale^-1/2)"}
+    )
+
+
+@dataclass
+class MemSizerTranslationConfig(MemSizerCommonConfig):
+    memsizer_roles: str = field(
+        default="decoder,cross",
+        metadata={"help": "comma list of the roles that use MemSizer (others keep softmax): encoder, decoder, cross"},
+    )
+    memsizer_encoder_slots: int = field(default=32, metadata={"help": "key-memory slots k of encoder self-attention"})
+    memsizer_decoder_slots: int = field(default=4, metadata={"help": "key-memory slots k of decoder self-attention"})
+    memsizer_cross_slots: int = field(default=32, metadata={"help": "key-memory slots k of cross-attention"})
+    memsizer_q_init_scale: float = field(
+        default=8.0, metadata={"help": "init scale of the key memory Phi (xavier gain scale^-1/2)"}
+    )
+    memsizer_kv_init_scale: float = field(
+        default=8.0, metadata={"help": "init scale of W_l and W_r (xavier gain scale^-1/2)"}
+    )
+
+
+class MemSizerAttentionBuilder:
+    """Called by the layers for each role; returns MemSizerAttention for the roles in ``slots``, else None.
+
+    ``slots`` maps a role to (k, flag prefix for error messages). Every option is checked on construction, so a
+    bad flag fails before any layer is built.
+    """
+
+    def __init__(self, slots: Dict[str, tuple], chunk_size: int, q_init_scale: float, kv_init_scale: float):
+        for num_slots, flag in slots.values():
+            check(isinstance(num_slots, int) and num_slots >= 1,
+                  f"{flag}-slots must be an integer >= 1, got {num_slots}")
+        check(chunk_size >= 1, f"--memsizer-chunk-size must be >= 1, got {chunk_size}")
+        check_init_scale(q_init_scale, "--memsizer-q-init-scale")
+        check_init_scale(kv_init_scale, "--memsizer-kv-init-scale")
+        self.slots, self.chunk_size = slots, chunk_size
+        self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
+
+    @classmethod
+    def for_lm(cls, args):
+        return cls({"decoder": (args.memsizer_slots, "--memsizer")}, args.memsizer_chunk_size,
+                   args.memsizer_q_init_scale, args.memsizer_kv_init_scale)
+
+    @classmethod
+    def for_translation(cls, args):
+        roles = parse_roles(args.memsizer_roles, "--memsizer-roles")
+        check(roles, "--memsizer-roles names no role; use fairseq's transformer for an all-softmax model")
+        check("cross" not in roles or not getattr(args, "no_cross_attention", False),
+              "--memsizer-roles includes cross, but --no-cross-attention removes cross-attention")
+        check("decoder" not in roles or not getattr(args, "cross_self_attention", False),
+              "--cross-self-attention is incompatible with MemSizer decoder self-attention (--memsizer-roles decoder)")
+        slots = {role: (getattr(args, f"memsizer_{role}_slots"), f"--memsizer-{role}") for role in roles}
+        return cls(slots, args.memsizer_chunk_size, args.memsizer_q_init_scale, args.memsizer_kv_init_scale)
+
+    def __call__(self, role, embed_dim, cfg):
+        if role not in self.slots:
+            return None
+        num_slots, flag = self.slots[role]
+        side = cfg.encoder if role == "encoder" else cfg.decoder
+        return MemSizerAttention(
+            embed_dim,
+            side.attention_heads,
+            role,
+            num_slots=num_slots,
+            dropout=cfg.attention_dropout,
+            chunk_size=self.chunk_size,
+            q_init_scale=self.q_init_scale,
+            kv_init_scale=self.kv_init_scale,
+            kdim=cfg.encoder.embed_dim if role == "cross" else None,
+            flag_prefix=flag,
+            heads_flag="--encoder-attention-heads" if role == "encoder" else "--decoder-attention-heads",
+        )
