@@ -295,8 +295,8 @@ class WindowControl(nn.Module):
             buf_hidden = empty[:, None, :] | (age[:, None, :] + 1 + rows[None, :, None] > window - 1)  # [B,C,N]
             distance = rows[:, None] - cols[None, :]  # [C,K]
             new_hidden = ((distance < 0) | (distance > window - 1)).expand(batch, -1, -1)  # [B,C,K]
-            if pad_mask is not None:
-                new_hidden = new_hidden | pad_mask[:, None, first : start + qc.shape[-2]]
+            if pad_mask is not None:  # pads are hidden as keys, except from themselves: no row is all hidden
+                new_hidden = new_hidden | (pad_mask[:, None, first : start + qc.shape[-2]] & (distance != 0))
             keys = torch.cat([k_buf, *k_chunks[first_chunk : index + 1]], -2)  # [B,H,N+K,D]
             values = torch.cat([v_buf, *v_chunks[first_chunk : index + 1]], -2)  # [B,H,N+K,D]
             logits = qc @ keys.transpose(-1, -2)  # [B,H,C,N+K]

@@ -178,3 +178,15 @@ def test_no_overflow_at_8k_tokens_with_large_logits():
     grad_q, = torch.autograd.grad(out.sum(), (q,))
     assert torch.isfinite(out).all() and torch.isfinite(grad_q).all()
     assert all(torch.isfinite(t).all() for t in state.values())
+
+
+def test_window_right_padding_longer_than_the_window_stays_finite():
+    """A padding run longer than the window leaves pad rows nothing real to attend to; they must stay finite."""
+    q, k, v, x = inputs(40)
+    pad = torch.zeros(B, 40, dtype=torch.bool)
+    pad[0, 12:] = True
+    out, _ = WindowControl(N).causal(q, k, v, x, pad, None, 16)
+    alone, _ = WindowControl(N).causal(q[:1, :, :12], k[:1, :, :12], v[:1, :, :12], x[:1, :12], None, None, 16)
+    assert_close(out[:1, :, :12], alone, 1e-10)
+    (grad,) = torch.autograd.grad(out[:, :, :12].sum(), (q,))
+    assert torch.isfinite(out).all() and torch.isfinite(grad).all()
