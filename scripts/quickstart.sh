@@ -67,7 +67,7 @@ for model in $models; do
     fairseq-train "$data" --user-dir memattn_fairseq $(model_flags "$model") "${size[@]}" "${optim[@]}" \
       --save-dir "$save" 2>&1 | tee "$save.train.log" | progress
   fi
-  params[$model]=$(grep -oE 'num. trained: [0-9,]+' "$save.train.log" | tail -1 | grep -oE '[0-9,]+$' || echo "?")
+  params[$model]=$(grep -oE 'shared model params: [0-9,]+' "$save.train.log" | tail -1 | grep -oE '[0-9,]+$' || echo "?")
   for split in valid test; do
     # shellcheck disable=SC2046
     ppl=$(fairseq-eval-lm "$data" --user-dir memattn_fairseq --path "$save/checkpoint_best.pt" --gen-subset "$split" \

@@ -35,6 +35,9 @@ def parse_args(argv=None):
     parser.add_argument("--models", default="", help="comma list of model names to keep (default: all registered)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and lengths: checks the harness only")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--batched-prefix-limit", type=int, default=4096,
+                        help="longest prefix measured at batch sizes above 1 (a 16k-token KV cache at batch 8 is "
+                             "several GB per layer stack on a CPU)")
     for name, value in DEFAULTS.items():
         parser.add_argument(f"--{name}", type=type(value), default=None, help=f"default {value} ({QUICK[name]} with --quick)")
     args = parser.parse_args(argv)
@@ -82,6 +85,8 @@ def run(args):
             if "decode_lm" in sections:
                 for batch in ints(args.batches):
                     for prefix in ints(args.prefixes):
+                        if batch > 1 and prefix > args.batched_prefix_limit:
+                            continue
                         progress(f"decode_lm {spec.name} batch {batch} prefix {prefix}")
                         result = decoding.lm_decoding(model, batch, prefix, device, args.warmup, args.repeats, args.vocab)
                         rows.append(dict(section="decode_lm", model=spec.name, batch=batch, length=prefix, **result))
