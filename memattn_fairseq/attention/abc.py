@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import check
+from .precision import at_least_fp32
 
 State = Dict[str, torch.Tensor]
 Dropout = Callable[[torch.Tensor], torch.Tensor]
@@ -34,11 +35,6 @@ Dropout = Callable[[torch.Tensor], torch.Tensor]
 LOGIT_CLAMP = 30.0
 PAD_LOGIT = -1.0e4  # exp(PAD_LOGIT - anything real) == 0 in fp32, without the inf - inf of a -inf fill
 NO_MASS = -1.0e30  # log-normaliser before the first token
-
-
-def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
-    """fp16/bf16 -> fp32; fp32 and fp64 (used by gradient checks) unchanged."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def read_slots(q, k_mem, v_mem, slot_mask=None, dropout: Optional[Dropout] = None):

@@ -24,7 +24,7 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .abc import at_least_fp32
+from .precision import at_least_fp32
 
 State = Dict[str, torch.Tensor]
 Dropout = Callable[[torch.Tensor], torch.Tensor]

@@ -16,7 +16,8 @@ import torch.nn as nn
 from fairseq.modules.fairseq_dropout import FairseqDropout
 from torch import Tensor
 
-from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS, at_least_fp32, build_control, read_slots
+from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS, build_control, read_slots
+from ..attention.precision import at_least_fp32
 from ..errors import check
 from .bounded_attention import BoundedAttention
 
