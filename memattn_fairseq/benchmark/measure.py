@@ -1,4 +1,5 @@
 """Timing and memory primitives: medians over repeats after warm-up, peak memory on CPU and GPU."""
+import ctypes
 import statistics
 import time
 from typing import Callable, Dict, Optional
@@ -33,6 +34,13 @@ def _proc_status(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def _release_free_heap() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def peak_bytes(fn: Callable[[], None], device: torch.device) -> Optional[int]:
     """Memory high-water mark of one call of ``fn`` above the memory in use before it.
 
@@ -47,6 +55,7 @@ def peak_bytes(fn: Callable[[], None], device: torch.device) -> Optional[int]:
         synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
     try:
+        _release_free_heap()  # else freed blocks stay resident and later allocations never raise the high-water mark
         with open("/proc/self/clear_refs", "w") as clear:
             clear.write("5")  # resets VmHWM to the current resident set
         before = _proc_status("VmRSS")
