@@ -10,7 +10,7 @@ from typing import Dict
 from fairseq.dataclass import FairseqDataclass
 
 from ..errors import check
-from ..modules.memsizer_attention import MemSizerAttention, check_init_scale
+from ..modules.memsizer_attention import MemSizerAttention
 from .roles import parse_roles
 
 
@@ -52,17 +52,11 @@ class MemSizerTranslationConfig(MemSizerCommonConfig):
 class MemSizerAttentionBuilder:
     """Called by the layers for each role; returns MemSizerAttention for the roles in ``slots``, else None.
 
-    ``slots`` maps a role to (k, flag prefix for error messages). Every option is checked on construction, so a
-    bad flag fails before any layer is built.
+    ``slots`` maps a role to (k, flag prefix for error messages). Slots, chunk size and init scales are checked by
+    MemSizerAttention itself when the first layer is built (one check, shared with direct use of the module).
     """
 
     def __init__(self, slots: Dict[str, tuple], chunk_size: int, q_init_scale: float, kv_init_scale: float):
-        for num_slots, flag in slots.values():
-            check(isinstance(num_slots, int) and num_slots >= 1,
-                  f"{flag}-slots must be an integer >= 1, got {num_slots}")
-        check(chunk_size >= 1, f"--memsizer-chunk-size must be >= 1, got {chunk_size}")
-        check_init_scale(q_init_scale, "--memsizer-q-init-scale")
-        check_init_scale(kv_init_scale, "--memsizer-kv-init-scale")
         self.slots, self.chunk_size = slots, chunk_size
         self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
 
