@@ -63,35 +63,66 @@ def _exclusive_cumsum(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cumsum(shifted, dim)
 
 
-def _chunked_causal(q, k, v, write, k_start, v_start, rescale=None, decay=None, dropout=None):
+def _chunked_causal(q, k, v, write, k_start, v_start, rescale=None, dropout=None):
     """The causal form for all chunks at once, in matmuls (no [C, C, N] or [T, N, D] tensor, no Python loop).
 
     Row t of chunk c sees the memory
-        K~_t[m] = decay[t,m] * k_start[c,m] + rescale[t,m] * sum_{i<=t in c} write[i,m] * k_i
-    (decay, rescale default to 1). Shapes: q, k, v [B,H,K,C,D]; write, rescale, decay [B,H,K,C,N] or [K,C,N];
-    k_start, v_start [B,H,K,N,D], the memory each chunk starts from. Returns [B,H,K,C,D].
+        K~_t[m] = rescale[t,m] * (k_start[c,m] + sum_{i<=t in c} write[i,m] * k_i)
+    (rescale defaults to 1; V~ likewise). Shapes: q, k, v [B,H,K,C,D]; write, rescale [B,H,K,C,N] or [K,C,N];
+    k_start, v_start [B,H,K,N,D], the memory each chunk starts from, on the scale of ``write``. Returns [B,H,K,C,D].
     """
     size = q.shape[-2]
     future = torch.ones(size, size, dtype=torch.bool, device=q.device).triu_(1)
     scores = (q @ k.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,K,C,C]
-    logits = scores @ write  # [B,H,K,C,N]
+    logits = scores @ write + q @ k_start.transpose(-1, -2)  # [B,H,K,C,N]
     if rescale is not None:
         logits = logits * rescale
-    memory_logits = q @ k_start.transpose(-1, -2)  # [B,H,K,C,N]
-    if decay is not None:
-        memory_logits = memory_logits * decay
-    probs = torch.softmax(logits + memory_logits, dim=-1)
+    probs = torch.softmax(logits, dim=-1)
     if dropout is not None:
         probs = dropout(probs)
-    intra = probs * rescale if rescale is not None else probs
-    mixing = (intra @ write.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,K,C,C]
-    from_memory = probs * decay if decay is not None else probs
-    return mixing @ v + from_memory @ v_start  # [B,H,K,C,D]
+    if rescale is not None:
+        probs = probs * rescale
+    mixing = (probs @ write.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,K,C,C]
+    return mixing @ v + probs @ v_start  # [B,H,K,C,D]
+
+
+def _exponent_cap(tokens: int) -> float:
+    """Bound on |log Z_t - log Z_s| within a sequence: real logits are clamped to +-LOGIT_CLAMP, so normaliser
+    ratios stay below e^cap; clamping to it only ever binds on padding, and keeps padding finite."""
+    return 2 * LOGIT_CLAMP + math.log(tokens + 1) + 1.0
+
+
+def _chunk_normalisers(logits: torch.Tensor, log_norm: torch.Tensor):
+    """The running normaliser Z_t = Z_0 + sum_{i<=t} exp(logits_i) of ABC_MLP, as factors relative to each chunk.
+
+    logits [B,H,K,C,N] (fp32); log_norm [B,H,N] = log Z_0. Returns
+        write   exp(logits_t - log Z_end(c))         [B,H,K,C,N] <= 1
+        rescale Z_end(c) / Z_t                       [B,H,K,C,N] >= 1
+        z_end   log Z at each chunk's end            [B,H,K,N]
+    log Z_t comes from a log-space prefix sum: every factor and every gradient stays within e^cap, whereas a plain
+    prefix sum of exp(logits - max) has gradients of order e^(2 cap) (overflowing fp32) when logits saturate.
+    """
+    z = torch.logcumsumexp(logits.flatten(2, 3), dim=-2).view_as(logits)  # [B,H,K,C,N]
+    z = torch.logaddexp(log_norm[:, :, None, None], z)
+    z_end = z[..., -1, :]  # [B,H,K,N]
+    cap = _exponent_cap(logits.shape[2] * logits.shape[3])
+    write = torch.exp(logits - z_end.unsqueeze(-2))
+    rescale = torch.exp((z_end.unsqueeze(-2) - z).clamp(max=cap))
+    return write, rescale, z_end
 
 
 def _unchunk(t: torch.Tensor, length: int) -> torch.Tensor:
     """[B,H,K,C,D] -> [B,H,T,D], dropping the end padding."""
     return t.flatten(-3, -2)[..., :length, :]
+
+
+BLOCK_TOKENS = 1024  # long sequences run block by block, carrying the state, so the chunk tensors stay cache-sized
+
+
+def _blocks(length: int, chunk_size: int):
+    """Slices of about BLOCK_TOKENS tokens (a whole number of chunks) covering [0, length)."""
+    step = chunk_size * max(1, BLOCK_TOKENS // chunk_size)
+    return [slice(start, min(start + step, length)) for start in range(0, length, step)]
 
 
 def _empty_memory(q, num_slots):
@@ -135,32 +166,38 @@ class MlpControl(nn.Module):
             k_mem, v_mem, log_norm = state["k_mem"], state["v_mem"], state["log_norm"]
         if q.shape[-2] == 1:
             return self._step(q, k, v, logits[:, :, 0], k_mem, v_mem, log_norm, dropout)
+        outs = []
+        for block in _blocks(q.shape[-2], chunk_size):
+            out, k_mem, v_mem, log_norm = self._chunked(
+                q[..., block, :], k[..., block, :], v[..., block, :], logits[..., block, :], k_mem, v_mem, log_norm,
+                chunk_size, dropout)
+            outs.append(out)
+        return torch.cat(outs, dim=-2), {"k_mem": k_mem, "v_mem": v_mem, "log_norm": log_norm}
+
+    @staticmethod
+    def _chunked(q, k, v, logits, k_mem, v_mem, log_norm, chunk_size: int, dropout):
+        """One block of the causal form: q, k, v [B,H,T,D]; logits [B,H,T,N]; memory and log_norm as in the state.
+        Returns (out [B,H,T,D], k_mem, v_mem, log_norm) with the memory after the block."""
         length = q.shape[-2]
         logits = _chunks(logits, chunk_size, PAD_LOGIT)  # [B,H,K,C,N]; end padding adds no mass
-        z = torch.logaddexp(log_norm[:, :, None, None], torch.logcumsumexp(logits.flatten(2, 3), dim=-2).view_as(logits))
-        z_end = z[..., -1, :]  # log Z at each chunk's end, [B,H,K,N]
-        z_prev = torch.cat([log_norm.unsqueeze(2), z_end[:, :, :-1]], dim=2)  # ... and at its start
-        # Every exponent is bounded: real logits are clamped to +-LOGIT_CLAMP, so log Z differences within the
-        # sequence stay below 2 * LOGIT_CLAMP + log(tokens); the caps only bind on padding, keeping it finite.
-        cap = 2 * LOGIT_CLAMP + math.log(z.shape[2] * z.shape[3] + 1) + 1.0
-        write = torch.exp(logits - z_end.unsqueeze(-2))  # <= 1, [B,H,K,C,N]
-        rescale = torch.exp((z_end.unsqueeze(-2) - z).clamp(max=cap))  # >= 1
-        decay = torch.exp(z_prev.unsqueeze(-2) - z)  # <= 1
-        # Memory at each chunk start, normalised by Z there. Scaled to the final normaliser r the chunk
-        # contributions simply add up: M_c * Z_prev_c / Z_r = M_0 * Z_0 / Z_r + sum_{c'<c} write_c'^T k_c' * Z_c' / Z_r.
+        write, rescale, z_end = _chunk_normalisers(logits, log_norm)
+        # Memory at each chunk start, kept on the scale of the final normaliser r (so the chunk contributions
+        # simply add up), then moved to the scale of its chunk's end, where ``write`` lives:
+        # M_c * Z_start_c / Z_r = M_0 * Z_0 / Z_r + sum_{c'<c} write_c'^T k_c' * Z_end_c' / Z_r.
         final_norm = z_end[:, :, -1]  # r, [B,H,N]
-        to_final = torch.exp(z_end - final_norm.unsqueeze(2)).unsqueeze(-1)  # [B,H,K,N,1] <= 1
-        from_final = torch.exp((final_norm.unsqueeze(2) - z_prev).clamp(max=cap)).unsqueeze(-1)  # >= 1
+        cap = _exponent_cap(z_end.shape[2] * chunk_size)
+        to_final = torch.exp(z_end - final_norm.unsqueeze(2)).unsqueeze(-1)  # Z_end_c / Z_r <= 1, [B,H,K,N,1]
+        from_final = torch.exp((final_norm.unsqueeze(2) - z_end).clamp(max=cap)).unsqueeze(-1)  # >= 1
         initial = torch.exp(log_norm - final_norm).unsqueeze(-1).unsqueeze(2)  # [B,H,1,N,1], 0 before any token
         qc, kc, vc = (_chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
         k_added = (write.transpose(-1, -2) @ kc) * to_final  # [B,H,K,N,D]
         v_added = (write.transpose(-1, -2) @ vc) * to_final
         k_scaled = k_mem.unsqueeze(2) * initial + _exclusive_cumsum(k_added, dim=2)
         v_scaled = v_mem.unsqueeze(2) * initial + _exclusive_cumsum(v_added, dim=2)
-        out = _chunked_causal(qc, kc, vc, write, k_scaled * from_final, v_scaled * from_final, rescale, decay, dropout)
+        out = _chunked_causal(qc, kc, vc, write, k_scaled * from_final, v_scaled * from_final, rescale, dropout)
         k_mem = k_scaled[:, :, -1] + k_added[:, :, -1]  # normalised by Z at the end
         v_mem = v_scaled[:, :, -1] + v_added[:, :, -1]
-        return _unchunk(out, length), {"k_mem": k_mem, "v_mem": v_mem, "log_norm": final_norm}
+        return _unchunk(out, length), k_mem, v_mem, final_norm
 
 
     @staticmethod

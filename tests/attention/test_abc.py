@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from memattn_fairseq.attention import abc
 from memattn_fairseq.attention.abc import LinformerControl, MlpControl, WindowControl, read_slots
 from memattn_fairseq.attention.abc_reference import (
     linformer_phi_causal,
@@ -50,6 +51,26 @@ def test_mlp_chunked_equals_reference_and_recurrence(length):
     params = (q, k, v, x, control.proj.weight)
     for g_out, g_ref in zip(grads(out, *params), grads(ref, *params)):
         assert_close(g_out, g_ref, 1e-9)
+
+
+@pytest.mark.parametrize("block_tokens", [32, 64, 96])
+@pytest.mark.parametrize("length", [65, 128, 129, 200])
+def test_mlp_blocks_carry_the_state_exactly(monkeypatch, block_tokens, length):
+    """Long inputs run block by block (a whole number of chunks each); block edges change nothing."""
+    monkeypatch.setattr(abc, "BLOCK_TOKENS", block_tokens)
+    q, k, v, x = inputs(length)
+    control = mlp_control(scale=4.0)
+    out, state = control.causal(q, k, v, x, None, None, CHUNK)
+    logits = control.logits(x, None)
+    ref = slot_attention_reference(q, k, v, mlp_phi_causal(logits))
+    assert_close(out, ref, 1e-10)
+    params = (q, k, v, x, control.proj.weight)
+    for g_out, g_ref in zip(grads(out, *params), grads(ref, *params)):
+        assert_close(g_out, g_ref, 1e-9)
+    monkeypatch.setattr(abc, "BLOCK_TOKENS", 10**6)
+    _, one_pass = control.causal(q, k, v, x, None, None, CHUNK)
+    for name in ("k_mem", "v_mem", "log_norm"):
+        assert_close(state[name], one_pass[name], 1e-10)
 
 
 @pytest.mark.parametrize("length", [1, 63, 100, 1000])
