@@ -3,7 +3,10 @@
 import csv
 import os
 
+import torch
+
 from memattn_fairseq.benchmark.__main__ import main
+from memattn_fairseq.benchmark.measure import peak_bytes
 
 
 def test_quick_benchmark_writes_every_output(tmp_path):
@@ -12,14 +15,26 @@ def test_quick_benchmark_writes_every_output(tmp_path):
     sections = {r["section"] for r in rows}
     assert sections == {"decode_lm", "decode_mt", "train_lm"}
     models = {r["model"] for r in rows if r["section"] == "decode_lm"}
-    assert {"transformer", "abc_mlp", "abc_linformer", "abc_window"} <= models
+    assert {"transformer", "abc_mlp", "abc_linformer", "abc_window", "memsizer", "memformer"} <= models
+    assert {r["model"] for r in rows if r["section"] == "train_lm"} == models
     # 2 batch sizes x 2 prefixes per LM model; every measurement positive
     assert sum(r["model"] == "abc_mlp" and r["section"] == "decode_lm" for r in rows) == 4
     assert all(float(r["ms_per_token"]) > 0 for r in rows if r["section"].startswith("decode"))
     # bounded state: the same bytes at both prefixes; the transformer's cache grows with the prefix
     state = {(r["model"], r["length"]): float(r["state_bytes"]) for r in rows if r["section"] == "decode_lm" and r["batch"] == "1"}
-    assert state[("abc_mlp", "16")] == state[("abc_mlp", "64")]
+    for bounded in ("abc_mlp", "memsizer", "memformer"):
+        assert state[(bounded, "16")] == state[(bounded, "64")] > 0
     assert state[("transformer", "64")] > state[("transformer", "16")]
     text = open(tmp_path / "results.md").read()
     assert "decode_lm" in text and "(ratio to transformer" in text
     assert len([f for f in os.listdir(tmp_path) if f.endswith(".png")]) >= 6
+
+
+def test_cpu_peak_counts_live_tensors_only():
+    """Two 4 MB tensors alive together, then freed, then a 2 MB one: the peak is 8 MB, not the 10 MB allocated."""
+    def allocate():
+        first, second = torch.ones(1_000_000), torch.ones(1_000_000)
+        del first, second
+        torch.ones(500_000)
+
+    assert 8_000_000 <= peak_bytes(allocate, torch.device("cpu")) < 8_100_000

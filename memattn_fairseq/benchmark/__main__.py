@@ -18,6 +18,7 @@ import sys
 import torch
 
 from .. import model_factory
+from ..training import mrbp_benchmark
 from . import decoding, report, training, zoo
 
 DEFAULTS = dict(layers=6, dim=512, heads=8, ffn=2048, vocab=10000, slots=64,
@@ -76,6 +77,8 @@ def run(args):
 
     def build(spec, kind):
         extra = dict(max_target_positions=longest, tokens_per_sample=longest, max_source_positions=longest)
+        if spec.arch == "memformer_lm":  # the paper's 4 + 16 layer ratio; segments of 64 tokens (16 with --quick)
+            extra = dict(encoder_layers=max(1, args.layers // 4), memformer_segment_length=16 if args.quick else 64)
         return model_factory.build(spec.arch, vocab_size=args.vocab, **sizes(args, kind), **extra, **spec.options).to(device)
 
     lm_specs = [s for s in zoo.lm_specs(args.slots, longest) if not keep or s.name in keep]
@@ -88,13 +91,15 @@ def run(args):
                         if batch > 1 and prefix > args.batched_prefix_limit:
                             continue
                         progress(f"decode_lm {spec.name} batch {batch} prefix {prefix}")
-                        result = decoding.lm_decoding(model, batch, prefix, device, args.warmup, args.repeats, args.vocab)
+                        measure = decoding.memformer_decoding if spec.arch == "memformer_lm" else decoding.lm_decoding
+                        result = measure(model, batch, prefix, device, args.warmup, args.repeats, args.vocab)
                         rows.append(dict(section="decode_lm", model=spec.name, batch=batch, length=prefix, **result))
             if "train_lm" in sections:
                 for context in ints(args.contexts):
                     progress(f"train_lm {spec.name} context {context}")
-                    result = training.lm_training(model, context, device, max(1, args.warmup // 2),
-                                                  max(2, args.repeats // 3), args.vocab)
+                    measure = training.memformer_training if spec.arch == "memformer_lm" else training.lm_training
+                    result = measure(model, context, device, max(1, args.warmup // 2), max(2, args.repeats // 3),
+                                     args.vocab)
                     rows.append(dict(section="train_lm", model=spec.name, batch=1, length=context, **result))
             del model
     if "decode_mt" in sections:
@@ -114,12 +119,7 @@ def run(args):
 
 
 def mrbp_rows(args, device):
-    """Memformer's MRBP against full back-propagation, where the Memformer model is available."""
-    try:
-        from ..training import mrbp_benchmark  # provided with the Memformer model
-    except ImportError:
-        progress("mrbp: Memformer is not available in this checkout; skipped")
-        return []
+    """Memformer's MRBP against full back-propagation."""
     return mrbp_benchmark.rows(args, device, ints(args.horizons), progress)
 
 

@@ -4,11 +4,13 @@ The prefix is written into the incremental state by calling each layer's self-at
 in blocks (so a 16k-token prefix costs seconds, not 16k decoder steps); the timed steps then run the whole decoder
 on one new token per sequence, as fairseq's sequence generator does.
 """
+import time
 from typing import Dict, Iterator
 
 import torch
 
-from .measure import median_seconds, state_bytes
+from ..modules.memformer_state import RecurrentState
+from .measure import median_seconds, state_bytes, synchronize
 
 PRIME_BLOCK = 512
 
@@ -62,3 +64,34 @@ def mt_decoding(model, batch: int, source: int, device, warmup: int, repeats: in
 
     seconds = median_seconds(step, device, warmup, repeats)
     return {"ms_per_token": seconds * 1e3, "state_bytes": state_bytes(state) / batch}
+
+
+@torch.no_grad()
+def memformer_decoding(model, batch: int, prefix: int, device, warmup: int, repeats: int, vocab: int) -> Dict[str, float]:
+    """Memformer: the prefix's whole segments are folded into the memory (``advance``), the rest is fed step by
+    step; then the mean latency over one full segment of steps, since a segment's first step also runs the
+    encoder and the memory writer (a median would hide that step). ``repeats`` is unused: a segment fixes it."""
+    decoder = model.decoder
+    segment = decoder.segment_length
+    tokens = torch.randint(4, vocab, (batch, prefix + (warmup + 1) * segment + 1), device=device)
+    state: Dict = {}
+    whole = prefix - prefix % segment
+    if whole:
+        carried = RecurrentState.fresh(batch, device).to(decoder.memory_norm.bias)
+        for inputs in tokens[:, :whole].split(segment, dim=1):  # [B,L] each
+            carried = decoder.advance(inputs, carried)
+        decoder.set_incremental_state(state, "stream", {"memory": carried.memory, "segment": carried.prev_inputs})
+    steps = iter(range(whole + 1, tokens.size(1) + 1))
+
+    def step():
+        decoder(tokens[:, : next(steps)], incremental_state=state)
+
+    for _ in range(prefix - whole + warmup * segment):  # the rest of the prefix, then warm-up segments
+        step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(segment):
+        step()
+    synchronize(device)
+    seconds = (time.perf_counter() - start) / segment
+    return {"ms_per_token": seconds * 1e3, "state_bytes": decoder.state_bytes(state) / batch}

@@ -1,10 +1,11 @@
 """Timing and memory primitives: medians over repeats after warm-up, peak memory on CPU and GPU."""
-import ctypes
 import statistics
 import time
 from typing import Callable, Dict, Optional
 
 import torch
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
 
 
 def synchronize(device: torch.device) -> None:
@@ -26,26 +27,24 @@ def median_seconds(fn: Callable[[], None], device: torch.device, warmup: int, re
     return statistics.median(times)
 
 
-def _proc_status(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _release_free_heap() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+def _cpu_tensor_peak(fn: Callable[[], None]) -> int:
+    """Peak of live CPU tensor bytes allocated during ``fn`` (net of frees), from the profiler's allocation events."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events()
+              if e.name() == "[memory]" and e.device_type() == DeviceType.CPU]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()  # negative for a free
+        peak = max(peak, live)
+    return peak
 
 
 def peak_bytes(fn: Callable[[], None], device: torch.device) -> Optional[int]:
-    """Memory high-water mark of one call of ``fn`` above the memory in use before it.
+    """Peak tensor memory of one call of ``fn`` above the memory in use before it.
 
-    GPU: the caching allocator's peak. CPU: the process's peak resident set (VmHWM, reset through
-    /proc/self/clear_refs) minus its resident set before the call; None where Linux does not allow the reset.
+    GPU: the caching allocator's peak. CPU: the same quantity, counted from the profiler's allocation and free
+    events (the process's resident set would add heap fragmentation, which varies from run to run).
     """
     if device.type == "cuda":
         synchronize(device)
@@ -54,15 +53,7 @@ def peak_bytes(fn: Callable[[], None], device: torch.device) -> Optional[int]:
         fn()
         synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
-    try:
-        _release_free_heap()  # else freed blocks stay resident and later allocations never raise the high-water mark
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")  # resets VmHWM to the current resident set
-        before = _proc_status("VmRSS")
-        fn()
-        return max(_proc_status("VmHWM") - before, 0)
-    except OSError:
-        return None
+    return _cpu_tensor_peak(fn)
 
 
 def state_bytes(incremental_state: Dict[str, Dict[str, Optional[torch.Tensor]]]) -> int:

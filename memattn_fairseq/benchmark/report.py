@@ -68,10 +68,10 @@ def plots(rows: List[Row], out_dir: str) -> List[str]:
     """One PNG per (section, metric, batch): the metric against length for every model, log-log."""
     import logging
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # before the import, which logs its set-up
     import matplotlib
 
     matplotlib.use("Agg")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     import matplotlib.pyplot as plt
 
     written = []

@@ -1,9 +1,12 @@
 """Training cost: tokens/s and peak memory of one forward+backward of a single sequence of a given context length."""
+from types import SimpleNamespace
 from typing import Dict
 
 import torch
 import torch.nn.functional as F
+from fairseq.criterions.cross_entropy import CrossEntropyCriterion
 
+from ..training.memformer_mrbp import block_sample, recurrent_train_step
 from .measure import median_seconds, peak_bytes
 
 
@@ -15,6 +18,23 @@ def lm_training(model, context: int, device, warmup: int, repeats: int, vocab: i
         logits = model(tokens[:, :-1])[0]  # [1,T,V]
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), tokens[:, 1:].reshape(-1))
         loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    seconds = median_seconds(step, device, warmup, repeats)
+    peak = peak_bytes(step, device)
+    model.eval()
+    return {"tokens_per_s": context / seconds, "peak_bytes": peak if peak is not None else float("nan")}
+
+
+def memformer_training(model, context: int, device, warmup: int, repeats: int, vocab: int) -> Dict[str, float]:
+    """Memformer: one stream of ``context`` tokens as one MRBP step over its context / L segments."""
+    model.train()
+    dictionary = model.decoder.dictionary
+    criterion = CrossEntropyCriterion(SimpleNamespace(target_dictionary=dictionary), sentence_avg=False)
+    sample = block_sample(torch.randint(4, vocab, (1, context), device=device), dictionary)
+
+    def step():
+        recurrent_train_step(model, criterion, sample, mode="mrbp")
         model.zero_grad(set_to_none=True)
 
     seconds = median_seconds(step, device, warmup, repeats)

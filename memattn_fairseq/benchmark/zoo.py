@@ -19,6 +19,7 @@ def lm_specs(slots: int, max_length: int) -> List[Spec]:
         Spec("abc_linformer", "abc_lm", dict(abc_control="linformer", abc_slots=slots, abc_linformer_max_len=max_length)),
         Spec("abc_window", "abc_lm", dict(abc_control="window", abc_slots=slots)),
         Spec("memsizer", "memsizer_lm", dict(memsizer_slots=slots)),
+        Spec("memformer", "memformer_lm", dict(memformer_slots=slots)),
     ]
     return [s for s in specs if s.arch in ARCH_MODEL_REGISTRY]
 
