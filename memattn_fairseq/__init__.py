@@ -1,15 +1,18 @@
 """memattn_fairseq: bounded-memory attention (ABC, MemSizer, Memformer) for fairseq.
 
 Use with any fairseq command: ``--user-dir <path>/memattn_fairseq``. Importing the package registers every model,
-architecture and task, lets torch >= 2.6 load fairseq checkpoints, and makes configuration errors print as one line.
+architecture and task, lets torch >= 2.6 load fairseq checkpoints, lets ``--bf16`` and ``--fp16`` run where fairseq
+expects a TPU or GPU, and makes configuration errors print as one line.
 """
 import importlib
 import pkgutil
 
 from .compat import allow_fairseq_checkpoints
 from .errors import ConfigError, install_excepthook
+from .precision_compat import half_precision_anywhere
 
 allow_fairseq_checkpoints()
+half_precision_anywhere()
 install_excepthook()
 
 
