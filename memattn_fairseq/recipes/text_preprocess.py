@@ -1,0 +1,23 @@
+"""Run ``fairseq-preprocess`` (the binariser every fairseq recipe ends with) from this environment."""
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def fairseq_preprocess(*args) -> None:
+    """``fairseq-preprocess ARGS``; its log streams through, a failure ends in a one-line error."""
+    local = Path(sys.executable).with_name("fairseq-preprocess")  # the venv's, even when it is not on PATH
+    exe = str(local) if local.exists() else shutil.which("fairseq-preprocess")
+    if exe is None:
+        raise ConfigError("fairseq-preprocess not found: install fairseq (bash scripts/setup_env.sh)")
+    command = [exe, *map(str, args)]
+    log.info("running %s", " ".join(command))
+    result = subprocess.run(command)
+    if result.returncode != 0:
+        raise ConfigError(f"fairseq-preprocess failed with exit status {result.returncode} (its log is above)")
