@@ -22,10 +22,20 @@ import torch
 import torch.nn as nn
 from fairseq.incremental_decoding_utils import with_incremental_state
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import check
 
 ROLES = ("encoder", "decoder", "cross")
+
+
+def recomputed_in_backward(fn, *args):
+    """``fn(*args)``; under autograd its intermediates (the chunk tensors of a causal training form) are not kept
+    but recomputed during the backward pass, as fused softmax-attention kernels do, so a layer keeps only its
+    inputs per token. Dropout masks replay identically (the RNG state is restored for the recomputation)."""
+    if torch.is_grad_enabled() and any(torch.is_tensor(a) and a.requires_grad for a in args):
+        return checkpoint(fn, *args, use_reentrant=False)
+    return fn(*args)
 
 
 @with_incremental_state

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..attention import memsizer
 from ..errors import check
-from .bounded_attention import BoundedAttention
+from .bounded_attention import BoundedAttention, recomputed_in_backward
 
 
 def check_init_scale(value: float, flag: str) -> None:
@@ -100,7 +100,8 @@ class MemSizerAttention(BoundedAttention):
     def causal(self, x: Tensor, pad_mask: Optional[Tensor], state: Optional[Dict[str, Tensor]]):
         """x [B,T,C] -> ([B,T,C], state); the state continues the sequence exactly at the next call."""
         keys, values = self._keys_values(x)
-        out, state = memsizer.causal(self._slot_probs(x), keys, values, pad_mask, state, self.chunk_size)
+        out, state = recomputed_in_backward(memsizer.causal, self._slot_probs(x), keys, values, pad_mask, state,
+                                            self.chunk_size)
         return out.type_as(x), state
 
     def extra_repr(self) -> str:
