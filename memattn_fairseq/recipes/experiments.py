@@ -1,0 +1,218 @@
+"""The paper experiments: their Hydra configs, default paths and smoke overrides, and the training command.
+
+Each experiment is one primary config, ``configs/<task>/<model>.yaml``; its header states the GPU count it assumes
+(``# GPUs: N x ...``). ``--smoke`` runs the same config on the CPU with only sizes and step counts overridden.
+
+``scripts/train_wikitext103.sh`` and ``scripts/train_wmt_en_de.sh`` run this file by path (standard library only,
+so it answers before fairseq would have imported) to build the fairseq-hydra-train command:
+
+    python memattn_fairseq/recipes/experiments.py train-command TASK PROG MODEL [--smoke] [--data DIR]
+        [--save-dir DIR] [--nproc N] [-- HYDRA_OVERRIDES...]
+
+prints the command, one argument per line (exit status 2 and one ``PROG: error:`` line for bad input).
+"""
+import argparse
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = os.path.join(REPO, "configs")
+
+# ---- smoke overrides: a tiny model and a few updates (the CPU settings are added by train_command) ----------------
+_TINY_DECODER = ("model.decoder_layers=2", "model.decoder_embed_dim=32", "model.decoder_input_dim=32",
+                 "model.decoder_output_dim=32", "model.decoder_ffn_embed_dim=64", "model.decoder_attention_heads=4")
+_TINY_ADAPTIVE = ("model.adaptive_input_cutoff='50,100'", "model.adaptive_softmax_cutoff='50,100'")
+_FEW_LM_UPDATES = ("task.tokens_per_sample=64", "dataset.max_tokens=512", "optimization.update_freq=[1]",
+                   "optimization.max_update=8", "lr_scheduler.warmup_updates=2", "lr_scheduler.lr_period_updates=6")
+_SMOKE_ADAPTIVE_LM = _TINY_DECODER + _TINY_ADAPTIVE + _FEW_LM_UPDATES
+_SMOKE_MEMFORMER = ("model.encoder_layers=1", "model.decoder_layers=2", "model.encoder_embed_dim=32",
+                    "model.decoder_embed_dim=32", "model.encoder_ffn_embed_dim=64", "model.decoder_ffn_embed_dim=64",
+                    "model.encoder_attention_heads=4", "model.decoder_attention_heads=4", "model.memformer_slots=8",
+                    "model.memformer_segment_length=8", "model.adaptive_softmax_cutoff='50,100'",
+                    "task.tokens_per_sample=32", "dataset.batch_size=4", "optimization.update_freq=[1]",
+                    "optimization.max_update=8")
+# Two epochs, so that averaging finds two epoch checkpoints; no update limit (the smoke corpus is small).
+_SMOKE_MT = ("model.encoder_layers=2", "model.decoder_layers=2", "model.encoder_embed_dim=32",
+             "model.decoder_embed_dim=32", "model.encoder_ffn_embed_dim=64", "model.decoder_ffn_embed_dim=64",
+             "model.encoder_attention_heads=4", "model.decoder_attention_heads=4", "dataset.max_tokens=1024",
+             "optimization.update_freq=[1]", "optimization.max_update=0", "optimization.max_epoch=2",
+             "lr_scheduler.warmup_updates=4")
+_SMOKE_ABC_LM = ("model.abc_slots=8", "model.abc_chunk_size=16")
+_SMOKE_ABC_MT = ("model.abc_encoder_slots=8", "model.abc_decoder_slots=8", "model.abc_cross_slots=4",
+                 "model.abc_chunk_size=16")
+_SMOKE_MEMSIZER_LM = ("model.memsizer_slots=8", "model.memsizer_chunk_size=16")
+_SMOKE_MEMSIZER_MT = ("model.memsizer_cross_slots=8", "model.memsizer_chunk_size=16")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One benchmark: where its data and checkpoints go, and its experiments with their smoke overrides."""
+    name: str
+    script: str
+    data: str
+    smoke_data: str
+    prepare: str
+    experiments: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+
+
+TASKS = {
+    "wikitext103": Task(
+        name="wikitext103", script="scripts/train_wikitext103.sh", data="data-bin/wikitext-103",
+        smoke_data="runs/smoke/data-bin/wikitext-103", prepare="scripts/prepare_wikitext103.sh",
+        experiments={
+            "transformer": _SMOKE_ADAPTIVE_LM,
+            "abc_mlp": _SMOKE_ADAPTIVE_LM + _SMOKE_ABC_LM,
+            "abc_linformer": _SMOKE_ADAPTIVE_LM + _SMOKE_ABC_LM,
+            "abc_window": _SMOKE_ADAPTIVE_LM + _SMOKE_ABC_LM,
+            "memsizer": _SMOKE_ADAPTIVE_LM + _SMOKE_MEMSIZER_LM,
+            "memformer": _SMOKE_MEMFORMER,
+        },
+    ),
+    "wmt_en_de": Task(
+        name="wmt_en_de", script="scripts/train_wmt_en_de.sh", data="data-bin/wmt16_en_de",
+        smoke_data="runs/smoke/data-bin/wmt16_en_de", prepare="scripts/prepare_wmt_en_de.sh",
+        experiments={
+            "transformer_base": _SMOKE_MT,
+            "transformer_big": _SMOKE_MT,
+            "abc_base": _SMOKE_MT + _SMOKE_ABC_MT,
+            "abc_big": _SMOKE_MT + _SMOKE_ABC_MT,
+            "memsizer_base": _SMOKE_MT + _SMOKE_MEMSIZER_MT,
+            "memsizer_big": _SMOKE_MT + _SMOKE_MEMSIZER_MT,
+        },
+    ),
+}
+
+
+class UsageError(ValueError):
+    """Bad input to a training script: printed as one ``PROG: error:`` line, exit status 2."""
+
+
+def config_name(task: str, model: str) -> str:
+    """The Hydra config name of an experiment (``--config-name`` under ``--config-dir configs``)."""
+    return f"{task}/{model}"
+
+
+def config_path(task: str, model: str) -> str:
+    return os.path.join(CONFIGS, task, f"{model}.yaml")
+
+
+def check_model(task: str, model: Optional[str]) -> None:
+    names = ", ".join(TASKS[task].experiments)
+    if not model:
+        raise UsageError(f"missing MODEL; choose one of: {names}")
+    if model not in TASKS[task].experiments:
+        raise UsageError(f"unknown model {model!r}; choose one of: {names}")
+
+
+_GPU_LINE = re.compile(r"^# GPUs: (\d+) x ")
+
+
+def assumed_gpus(task: str, model: str) -> int:
+    """The GPU count the experiment's config header states (``# GPUs: N x ...``)."""
+    with open(config_path(task, model)) as f:
+        for line in f:
+            match = _GPU_LINE.match(line)
+            if match:
+                return int(match.group(1))
+    raise UsageError(f"{config_path(task, model)} states no '# GPUs: N x ...' line")
+
+
+def smoke_overrides(task: str, model: str) -> List[str]:
+    """Hydra overrides that shrink the experiment to a tiny model and a few updates."""
+    check_model(task, model)
+    return list(TASKS[task].experiments[model])
+
+
+# ---- the training command ------------------------------------------------------------------------------------------
+# CPU runs (--smoke, --nproc) train in fp32; cpu_launch sets the CPU and process settings itself under --nproc.
+FP32 = ("common.fp16=false",)
+ONE_CPU_PROCESS = ("common.cpu=true", "distributed_training.distributed_world_size=1")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _parse(prog: str, argv: List[str]) -> Tuple[argparse.Namespace, List[str]]:
+    """Split ``argv`` at ``--``: the script's own options before, Hydra overrides after."""
+    own, overrides = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    parser = _Parser(prog=prog, add_help=False, allow_abbrev=False)
+    parser.add_argument("model", nargs="?")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--data")
+    parser.add_argument("--save-dir")
+    parser.add_argument("--nproc")
+    args = parser.parse_args(own)
+    return args, overrides
+
+
+def _nproc(value: Optional[str]) -> Optional[int]:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"--nproc must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _data_dir(task: Task, given: Optional[str], smoke: bool) -> str:
+    data = os.path.abspath(given) if given else os.path.join(REPO, task.smoke_data if smoke else task.data)
+    if not os.path.isdir(data) or not any(n.startswith("dict") and n.endswith(".txt") for n in os.listdir(data)):
+        hint = f"bash {task.prepare}{' --smoke' if smoke else ''}"
+        raise UsageError(f"--data {data}: no binarised data there (make it with: {hint})")
+    return data
+
+
+def _path_override(key: str, path: str) -> str:
+    """``key='path'``: quoted, so that Hydra reads commas, spaces or '=' in a path as part of it."""
+    return f"{key}='" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def train_command(task_name: str, prog: str, argv: List[str]) -> List[str]:
+    """The fairseq-hydra-train command (or the CPU launcher's, with --nproc) for a training script's arguments."""
+    task = TASKS[task_name]
+    args, overrides = _parse(prog, argv)
+    check_model(task_name, args.model)
+    nproc = _nproc(args.nproc)
+    for arg in overrides:
+        if "\n" in arg:
+            raise UsageError(f"override {arg!r} holds a line break")
+    default_save = os.path.join("runs/smoke/checkpoints" if args.smoke else "checkpoints", task_name, args.model)
+    save_dir = os.path.abspath(args.save_dir) if args.save_dir else os.path.join(REPO, default_save)
+    hydra_args = [
+        "--config-dir", CONFIGS, "--config-name", config_name(task_name, args.model),
+        _path_override("task.data", _data_dir(task, args.data, args.smoke)),
+        _path_override("checkpoint.save_dir", save_dir),
+        _path_override("common.user_dir", os.path.join(REPO, "memattn_fairseq")),
+    ]
+    if args.smoke or nproc is not None:
+        hydra_args += FP32 + (ONE_CPU_PROCESS if nproc is None else ())
+    if args.smoke:
+        hydra_args += smoke_overrides(task_name, args.model)
+    hydra_args += overrides  # last: Hydra keeps the last value of a key
+    bin_dir = os.path.dirname(sys.executable)
+    if nproc is None:
+        return [os.path.join(bin_dir, "fairseq-hydra-train"), *hydra_args]
+    return [sys.executable, "-m", "memattn_fairseq.recipes.cpu_launch", "--nproc", str(nproc), "hydra-train",
+            *hydra_args]
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) < 3 or argv[0] != "train-command" or argv[1] not in TASKS:
+        print(f"usage: experiments.py train-command {{{','.join(TASKS)}}} PROG [script arguments]", file=sys.stderr)
+        return 2
+    task_name, prog = argv[1], argv[2]
+    try:
+        command = train_command(task_name, prog, argv[3:])
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Train one WMT EN-DE experiment with fairseq-hydra-train (config: configs/wmt_en_de/MODEL.yaml).
+#
+#   bash scripts/train_wmt_en_de.sh MODEL [--smoke] [--data DIR] [--save-dir DIR] [--nproc N] [-- OVERRIDES...]
+#
+#   MODEL        transformer_base | transformer_big | abc_base | abc_big | memsizer_base | memsizer_big
+#   --data       binarised WMT EN-DE (default data-bin/wmt16_en_de; smoke: runs/smoke/data-bin/wmt16_en_de)
+#   --save-dir   checkpoints (default checkpoints/wmt_en_de/MODEL; smoke: runs/smoke/checkpoints/wmt_en_de/MODEL)
+#   --nproc N    train in N CPU processes (gloo) through python -m memattn_fairseq.recipes.cpu_launch
+#   --smoke      the same config on the CPU with a tiny model and a few updates (data from
+#                scripts/prepare_wmt_en_de.sh --smoke)
+#   OVERRIDES    Hydra overrides for the config, e.g. optimization.update_freq=[32] (transformer_big on
+#                4 GPUs: see the config's header)
+#
+# Without --smoke or --nproc fairseq trains on every visible GPU (one process each); docs/distributed.md shows
+# multi-node runs. Relative --data/--save-dir paths are taken from the calling directory; the run itself starts in
+# the repository root. Started again with the same arguments, a run resumes from its checkpoint_last.pt.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${MEMATTN_VENV:-$root/.venv}"
+for arg in "$@"; do
+  case "$arg" in
+    --) break ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
+  esac
+done
+command_lines="$("$venv/bin/python" "$root/memattn_fairseq/recipes/experiments.py" train-command wmt_en_de \
+  "$(basename "${BASH_SOURCE[0]}")" "$@")"
+mapfile -t command <<<"$command_lines"
+cd "$root"
+export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
+echo "+ ${command[*]}" >&2
+exec "${command[@]}"
