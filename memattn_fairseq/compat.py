@@ -2,18 +2,25 @@
 
 fairseq 0.12 checkpoints of argparse-registered models (``transformer``, ``abc_transformer``, ...) pickle their
 config as an ``argparse.Namespace`` and may hold numpy scalars; registering those types as safe lets
-fairseq-generate / eval-lm / interactive load them without any environment variable.
+fairseq-generate / eval-lm / interactive load them without any environment variable. Distributed resume, where
+rank 0 broadcasts the loaded state as a pickle, also carries the omegaconf containers of the config.
 """
 import argparse
+import collections
+import typing
 
 import torch
+from omegaconf import DictConfig, ListConfig
+from omegaconf.base import ContainerMetadata, Metadata
+from omegaconf.nodes import AnyNode
 
 
 def allow_fairseq_checkpoints() -> None:
     serialization = torch.serialization
     if not hasattr(serialization, "add_safe_globals"):
         return  # torch < 2.4 loads full pickles by default
-    safe = [argparse.Namespace]
+    safe = [argparse.Namespace, collections.defaultdict, dict, list, int, typing.Any,
+            DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode]
     try:
         import numpy as np
 

@@ -16,7 +16,7 @@ def check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _root_config_error(exc: BaseException):
+def root_config_error(exc: BaseException):
     """The ConfigError behind ``exc`` (fairseq and Hydra sometimes wrap exceptions), or None."""
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -33,10 +33,11 @@ def install_excepthook() -> None:
         return
 
     def hook(exc_type, exc, tb):
-        error = _root_config_error(exc)
+        error = root_config_error(exc)
         if error is None:
             return previous(exc_type, exc, tb)
-        print(f"memattn_fairseq: error: {error}", file=sys.stderr)
+        # sys.__stderr__: torch.distributed's own excepthook captures sys.stderr and drops it on SystemExit
+        print(f"memattn_fairseq: error: {error}", file=sys.__stderr__, flush=True)
         sys.exit(2)
 
     hook._memattn = True
