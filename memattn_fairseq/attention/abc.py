@@ -10,7 +10,8 @@ A control decides how each token is written into the N slots:
     K~_t = sum_{i<=t} phi_i^(t) (x) k_i,  V~_t likewise,  o_t = softmax(q_t K~_t^T) V~_t.
 Three controls are implemented, each with a bidirectional form (encoder self-attention, cross-attention) and a
 causal form that runs chunk by chunk from a carried state, so the same code trains on whole sequences and decodes
-one token at a time. Quadratic references for the tests live in ``reference.py``.
+one token at a time (ABC_MLP's training form runs long inputs in blocks of BLOCK_TOKENS, carrying that state).
+Quadratic references for the tests live in ``abc_reference.py``.
 
 - ``mlp`` (ABC_MLP): phi_i = exp(W_phi x_i) normalised over the positions written so far, per slot; every slot
   is a weighted average of tokens. The log-normaliser is carried in fp32 and logits are clamped to
