@@ -17,9 +17,7 @@ venv="${MEMATTN_VENV:-$root/.venv}"
 export PATH="$venv/bin:$PATH" PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
 prog=collect_results
 
-usage() { sed -n '2,/^set -euo pipefail/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "$prog: error: $*" >&2; exit 2; }
-need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
+source "$(dirname "${BASH_SOURCE[0]}")/_cli.sh"  # usage, die, need_value, integer
 
 results="" out="" smoke=0
 while [ $# -gt 0 ]; do

@@ -29,10 +29,7 @@ venv="${MEMATTN_VENV:-$root/.venv}"
 export PATH="$venv/bin:$PATH" PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
 prog=evaluate_lm
 
-usage() { sed -n '2,/^set -euo pipefail/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "$prog: error: $*" >&2; exit 2; }
-need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
-positive_int() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "${3:-1}" ] || die "$1 must be an integer >= ${3:-1}, got '$2'"; }
+source "$(dirname "${BASH_SOURCE[0]}")/_cli.sh"  # usage, die, need_value, integer
 
 name="" checkpoint="" data="" results="" smoke=0 tps="" window="" batch="" steps="" cpu=()
 extra=()
@@ -44,10 +41,10 @@ while [ $# -gt 0 ]; do
     --data) need_value "$@"; data="$2"; shift 2 ;;
     --results) need_value "$@"; results="$2"; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    --tokens-per-sample) need_value "$@"; positive_int "$1" "$2"; tps="$2"; shift 2 ;;
-    --context-window) need_value "$@"; positive_int "$1" "$2" 0; window="$2"; shift 2 ;;
-    --batch-size) need_value "$@"; positive_int "$1" "$2"; batch="$2"; shift 2 ;;
-    --state-steps) need_value "$@"; positive_int "$1" "$2"; steps="$2"; shift 2 ;;
+    --tokens-per-sample) need_value "$@"; integer "$1" "$2"; tps="$2"; shift 2 ;;
+    --context-window) need_value "$@"; integer "$1" "$2" 0; window="$2"; shift 2 ;;
+    --batch-size) need_value "$@"; integer "$1" "$2"; batch="$2"; shift 2 ;;
+    --state-steps) need_value "$@"; integer "$1" "$2"; steps="$2"; shift 2 ;;
     --cpu) cpu=(--cpu); shift ;;
     --) shift; extra=("$@"); break ;;
     *) die "unknown argument '$1' (see --help)" ;;

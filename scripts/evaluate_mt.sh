@@ -35,10 +35,7 @@ export PATH="$venv/bin:$PATH" PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
 prog=evaluate_mt
 source_lang=en target_lang=de
 
-usage() { sed -n '2,/^set -euo pipefail/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "$prog: error: $*" >&2; exit 2; }
-need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
-integer() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "${3:-1}" ] || die "$1 must be an integer >= ${3:-1}, got '$2'"; }
+source "$(dirname "${BASH_SOURCE[0]}")/_cli.sh"  # usage, die, need_value, integer
 
 name="" ckpt_dir="" data="" results="" smoke=0 average="" by=auto subsets="test,valid" beam=4 lenpen=0.6
 steps="" source_length="" cpu=() extra=()

@@ -15,18 +15,4 @@
 # multi-node runs. Relative --data/--save-dir paths are taken from the calling directory; the run itself starts in
 # the repository root. Started again with the same arguments, a run resumes from its checkpoint_last.pt.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="${MEMATTN_VENV:-$root/.venv}"
-for arg in "$@"; do
-  case "$arg" in
-    --) break ;;
-    -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
-  esac
-done
-command_lines="$("$venv/bin/python" "$root/memattn_fairseq/recipes/experiments.py" train-command wikitext103 \
-  "$(basename "${BASH_SOURCE[0]}")" "$@")"
-mapfile -t command <<<"$command_lines"
-cd "$root"
-export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
-echo "+ ${command[*]}" >&2
-exec "${command[@]}"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/_train_experiment.sh" wikitext103 "${BASH_SOURCE[0]}" "$@"

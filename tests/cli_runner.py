@@ -68,3 +68,20 @@ TINY_MT = ["--encoder-layers", "2", "--decoder-layers", "2", "--encoder-embed-di
            "--decoder-attention-heads", "4", "--share-all-embeddings"]
 TRAIN_COMMON = ["--cpu", "--optimizer", "adam", "--lr", "0.002", "--log-format", "simple", "--log-interval", "5",
                 "--no-epoch-checkpoints", "--num-workers", "0", "--seed", "1"]
+
+
+def script(name: str, *args, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run ``bash scripts/<name>`` with this environment; returns the finished process (text stdout/stderr)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    return subprocess.run(["bash", os.path.join(REPO, "scripts", name), *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    """The plugin's one-line error: exit status 2, no traceback, a last line naming every needle."""
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("memattn_fairseq: error: ")
+    for needle in needles:
+        assert needle in last, last

@@ -77,8 +77,9 @@ def run(args):
 
     def build(spec, kind):
         extra = dict(max_target_positions=longest, tokens_per_sample=longest, max_source_positions=longest)
-        if spec.arch == "memformer_lm":  # the paper's 4 + 16 layer ratio; segments of 64 tokens (16 with --quick)
-            extra = dict(encoder_layers=max(1, args.layers // 4), memformer_segment_length=16 if args.quick else 64)
+        if spec.arch == "memformer_lm":  # the paper's 4 + 16 layer ratio, the MRBP section's segments
+            extra = dict(encoder_layers=max(1, args.layers // 4),
+                         memformer_segment_length=mrbp_benchmark.segment_length(args))
         return model_factory.build(spec.arch, vocab_size=args.vocab, **sizes(args, kind), **extra, **spec.options).to(device)
 
     lm_specs = [s for s in zoo.lm_specs(args.slots, longest) if not keep or s.name in keep]

@@ -80,7 +80,7 @@ def memformer_decoding(model, batch: int, prefix: int, device, warmup: int, repe
         carried = RecurrentState.fresh(batch, device).to(decoder.memory_norm.bias)
         for inputs in tokens[:, :whole].split(segment, dim=1):  # [B,L] each
             carried = decoder.advance(inputs, carried)
-        decoder.set_incremental_state(state, "stream", {"memory": carried.memory, "segment": carried.prev_inputs})
+        decoder.continue_incremental_state(state, carried)
     steps = iter(range(whole + 1, tokens.size(1) + 1))
 
     def step():

@@ -40,7 +40,7 @@ def _cpu_tensor_peak(fn: Callable[[], None]) -> int:
     return peak
 
 
-def peak_bytes(fn: Callable[[], None], device: torch.device) -> Optional[int]:
+def peak_bytes(fn: Callable[[], None], device: torch.device) -> int:
     """Peak tensor memory of one call of ``fn`` above the memory in use before it.
 
     GPU: the caching allocator's peak. CPU: the same quantity, counted from the profiler's allocation and free

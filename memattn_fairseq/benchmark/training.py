@@ -23,14 +23,19 @@ def lm_training(model, context: int, device, warmup: int, repeats: int, vocab: i
     seconds = median_seconds(step, device, warmup, repeats)
     peak = peak_bytes(step, device)
     model.eval()
-    return {"tokens_per_s": context / seconds, "peak_bytes": peak if peak is not None else float("nan")}
+    return {"tokens_per_s": context / seconds, "peak_bytes": peak}
+
+
+def cross_entropy(dictionary) -> CrossEntropyCriterion:
+    """fairseq's LM criterion without a task (token-averaged)."""
+    return CrossEntropyCriterion(SimpleNamespace(target_dictionary=dictionary), sentence_avg=False)
 
 
 def memformer_training(model, context: int, device, warmup: int, repeats: int, vocab: int) -> Dict[str, float]:
     """Memformer: one stream of ``context`` tokens as one MRBP step over its context / L segments."""
     model.train()
     dictionary = model.decoder.dictionary
-    criterion = CrossEntropyCriterion(SimpleNamespace(target_dictionary=dictionary), sentence_avg=False)
+    criterion = cross_entropy(dictionary)
     sample = block_sample(torch.randint(4, vocab, (1, context), device=device), dictionary)
 
     def step():
@@ -40,4 +45,4 @@ def memformer_training(model, context: int, device, warmup: int, repeats: int, v
     seconds = median_seconds(step, device, warmup, repeats)
     peak = peak_bytes(step, device)
     model.eval()
-    return {"tokens_per_s": context / seconds, "peak_bytes": peak if peak is not None else float("nan")}
+    return {"tokens_per_s": context / seconds, "peak_bytes": peak}

@@ -171,6 +171,11 @@ class MemformerDecoder(FairseqIncrementalDecoder):
                           incremental_state, features_only)
         return out, {"attn": None, "inner_states": None}
 
+    def continue_incremental_state(self, incremental_state, state: RecurrentState) -> None:
+        """Start generation after a finished segment whose state is ``state`` (e.g. from ``advance`` over a long
+        prompt): the next call to forward_incremental begins a new segment from it."""
+        self.set_incremental_state(incremental_state, "stream", {"memory": state.memory, "segment": state.prev_inputs})
+
     def _clear_segment_decoder_cache(self, incremental_state) -> None:
         """Drop the segment decoder's self- and cross-attention caches (they belong to the finished segment)."""
         for module in self.segment_decoder.modules():

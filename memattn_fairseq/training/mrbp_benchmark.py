@@ -5,15 +5,19 @@ both modes: ``memformer_mrbp`` (flat in H) and ``memformer_full`` (full BPTT: gr
 --layers decoder layers and a quarter as many encoder layers (the paper's 4 + 16), --dim, --heads, --ffn,
 --slots memory slots and segments of 64 tokens (16 with --quick); dropout off.
 """
-from types import SimpleNamespace
 from typing import Callable, Dict, List
 
 import torch
-from fairseq.criterions.cross_entropy import CrossEntropyCriterion
 
 from .. import model_factory
 from ..benchmark.measure import median_seconds, peak_bytes
+from ..benchmark.training import cross_entropy
 from .memformer_mrbp import block_sample, recurrent_train_step
+
+
+def segment_length(args) -> int:
+    """Memformer's segment length in the benchmark: 64 tokens (16 with --quick)."""
+    return 16 if getattr(args, "quick", False) else 64
 
 
 def build_memformer(args, device, segment_length: int):
@@ -27,13 +31,13 @@ def build_memformer(args, device, segment_length: int):
 
 
 def rows(args, device, horizons: List[int], progress: Callable[[str], None]) -> List[Dict[str, object]]:
-    segment_length = 16 if getattr(args, "quick", False) else 64
-    model = build_memformer(args, device, segment_length)
+    segment = segment_length(args)
+    model = build_memformer(args, device, segment)
     dictionary = model.decoder.dictionary
-    criterion = CrossEntropyCriterion(SimpleNamespace(target_dictionary=dictionary), sentence_avg=False)
+    criterion = cross_entropy(dictionary)
     out = []
     for horizon in horizons:
-        sample = block_sample(torch.randint(4, args.vocab, (1, horizon * segment_length), device=device), dictionary)
+        sample = block_sample(torch.randint(4, args.vocab, (1, horizon * segment), device=device), dictionary)
         for mode in ("full", "mrbp"):
             progress(f"mrbp memformer_{mode} horizon {horizon}")
 
@@ -43,8 +47,6 @@ def rows(args, device, horizons: List[int], progress: Callable[[str], None]) -> 
 
             seconds = median_seconds(step, device, max(1, args.warmup // 2), max(2, args.repeats // 3))
             model.zero_grad(set_to_none=True)
-            peak = peak_bytes(step, device)
             out.append(dict(section="mrbp", model=f"memformer_{mode}", batch=1, length=horizon, seconds=seconds,
-                            peak_bytes=peak if peak is not None else float("nan"),
-                            segment_length=segment_length))
+                            peak_bytes=peak_bytes(step, device), segment_length=segment))
     return out

@@ -1,6 +1,5 @@
 """scripts/prepare_wikitext103.sh: the smoke pipeline end to end, and its one-line errors for a wrong archive and
 for no reachable mirror."""
-import os
 import subprocess
 import zipfile
 
@@ -8,23 +7,13 @@ import pytest
 from fairseq.data import Dictionary
 from fairseq.data.indexed_dataset import MMapIndexedDataset
 
-from cli_runner import REPO
+from cli_runner import assert_one_line_error, script
 
-SCRIPT = os.path.join(REPO, "scripts", "prepare_wikitext103.sh")
 MD5 = "9ddaacaf6af0710eda8c456decff7832"
 
 
 def prepare(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=600)
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("memattn_fairseq: error: ")
-    for needle in needles:
-        assert needle in last, last
+    return script("prepare_wikitext103.sh", *args, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """scripts/prepare_wmt_en_de.sh: the smoke pipeline end to end, its one-line errors, and the cleaning rules,
 SGM extraction and file reading it is built from."""
-import os
 import re
 import subprocess
 import tarfile
@@ -11,7 +10,7 @@ import sentencepiece as spm
 from fairseq.data import Dictionary
 from fairseq.data.indexed_dataset import MMapIndexedDataset
 
-from cli_runner import REPO
+from cli_runner import assert_one_line_error, script
 from memattn_fairseq.errors import ConfigError
 from memattn_fairseq.recipes import smoke_corpora, text_sentencepiece, wmt_sources
 from memattn_fairseq.recipes.wmt_clean import clean_pairs, keep_lengths
@@ -19,21 +18,11 @@ from memattn_fairseq.recipes.wmt_en_de import SMOKE_BPE_SIZE
 from memattn_fairseq.recipes.wmt_files import read_pairs
 from memattn_fairseq.recipes.wmt_sgm import segments
 
-SCRIPT = os.path.join(REPO, "scripts", "prepare_wmt_en_de.sh")
 DEAD = "http://127.0.0.1:9"
 
 
 def prepare(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=600)
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("memattn_fairseq: error: ")
-    for needle in needles:
-        assert needle in last, last
+    return script("prepare_wmt_en_de.sh", *args, timeout=600)
 
 
 def tar_text(path, member) -> str:

@@ -1,19 +1,14 @@
 """scripts/reproduce.sh chains prepare -> train -> evaluate (with checkpoint averaging for MT) -> tables, in --smoke
 mode on tiny local stand-in data: one model per task, every step through the real scripts."""
 import json
-import os
 import re
-import subprocess
 
 import pytest
-from cli_runner import REPO
-
-SCRIPT = os.path.join(REPO, "scripts", "reproduce.sh")
+from cli_runner import script
 
 
 def reproduce(*args):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run(["bash", SCRIPT, *args], capture_output=True, text=True, env=env, timeout=900)
+    proc = script("reproduce.sh", *args)
     return proc.returncode, proc.stdout + proc.stderr
 
 
