@@ -85,6 +85,10 @@ class MemformerLanguageModelConfig(FairseqDataclass):
     memformer_no_forgetting: bool = field(
         default=False, metadata={"help": "ablation: do not add the forgetting bias at each write"}
     )
+    memformer_no_memory: bool = field(
+        default=False, metadata={"help": "ablation (the paper's \"w/o memory\"): never write the memory, so each "
+                                         "segment sees only itself and the previous segment"}
+    )
     memformer_self_value: ChoiceEnum(list(SELF_VALUES)) = field(
         default="identity", metadata={"help": "a slot's value for itself: identity (the slot, the paper) or projected"}
     )
@@ -149,6 +153,7 @@ class MemformerLanguageModel(FairseqLanguageModel):
             memory_norm=str(args.memformer_memory_norm),
             forgetting=not args.memformer_no_forgetting,
             self_value=str(args.memformer_self_value),
+            memory=not args.memformer_no_memory,
         )
         return cls(decoder)
 

@@ -55,15 +55,18 @@ class MemformerDecoder(FairseqIncrementalDecoder):
         memory_norm: str = "l2",
         forgetting: bool = True,
         self_value: str = "identity",
+        memory: bool = True,
     ):
         super().__init__(dictionary)
         check(segment_length >= 1, f"--memformer-segment-length must be >= 1, got {segment_length}")
         self.segment_length = segment_length
         self.eos, self.padding_idx = dictionary.eos(), dictionary.pad()
         self.encoder = SegmentEncoder(cfg, dictionary, encoder_embed_tokens)
+        # without memory (the paper's "w/o memory" ablation) nothing is written: every segment's encoder reads the
+        # learned initial memory, so no information reaches a token from before the previous segment
         self.writer = SlotAttentionWriter(
             cfg.encoder.embed_dim, write_heads, write_temperature, cfg.attention_dropout, self_value
-        )
+        ) if memory else None
         self.memory_norm = BiasedMemoryNorm(num_slots, cfg.encoder.embed_dim, memory_norm, forgetting)
         self.segment_decoder = SegmentDecoder(cfg, dictionary, embed_tokens)
         # fairseq's adaptive_loss and get_normalized_probs look for decoder.adaptive_softmax; a plain attribute
@@ -89,6 +92,8 @@ class MemformerDecoder(FairseqIncrementalDecoder):
         """The critical path. enc_tokens [B,S], memory [B,K,C] -> (hidden [S,B,C], pad [B,S] | None, M' [B,K,C])"""
         enc_tokens, empty = self._run_on_eos_if_empty(enc_tokens)
         hidden, pad_mask = self.encoder(enc_tokens, memory)
+        if self.writer is None:
+            return hidden, pad_mask, memory
         next_memory = self.memory_norm(self.writer(memory, hidden.transpose(0, 1), pad_mask))
         next_memory = torch.where(empty[:, None, None], memory.to(next_memory.dtype), next_memory)
         return hidden, pad_mask, next_memory

@@ -42,10 +42,11 @@ def read_pairs(src: Path, tgt: Path):
             yield s.removesuffix("\n"), t.removesuffix("\n")
 
 
-def write_pairs(pairs, prefix: Path) -> int:
-    """Write ``pairs`` to ``prefix.en`` and ``prefix.de``; the number of pairs."""
+def write_pairs(pairs, prefix: Path, src: str = SRC, tgt: str = TGT) -> int:
+    """Write ``pairs`` to ``prefix.<src>`` and ``prefix.<tgt>`` (en, de by default); the number of pairs."""
     count = 0
-    with open_text(Path(f"{prefix}.{SRC}"), "w") as fs, open_text(Path(f"{prefix}.{TGT}"), "w") as ft:
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    with open_text(Path(f"{prefix}.{src}"), "w") as fs, open_text(Path(f"{prefix}.{tgt}"), "w") as ft:
         for s, t in pairs:
             fs.write(s + "\n")
             ft.write(t + "\n")

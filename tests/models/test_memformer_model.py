@@ -224,3 +224,17 @@ def test_other_tasks_are_refused():
     ARCH_CONFIG_REGISTRY["memformer_lm_small"](args)
     with pytest.raises(ConfigError, match="needs --task memformer_lm .*got --task language_modeling"):
         MemformerLanguageModel.build_model(args, task)
+
+
+def test_without_memory_a_token_sees_only_its_segment_and_the_previous_one():
+    toks = tokens(batch=2, length=4 * L)
+    changed = toks.clone()
+    changed[:, :L] = torch.randint(4, VOCAB, (2, L))  # the first segment only
+    for no_memory, reaches_segment_three in ((True, False), (False, True)):
+        model = tiny(memformer_no_memory=no_memory, dropout=0.0)
+        assert (model.decoder.writer is None) == no_memory
+        with torch.no_grad():
+            before, after = model(toks)[0], model(changed)[0]
+        assert torch.equal(before[:, 2 * L:], after[:, 2 * L:]) != reaches_segment_three
+        assert not torch.equal(before[:, L:2 * L], after[:, L:2 * L])  # the previous segment is always seen
+        assert_incremental_matches_full(model.decoder, toks, atol=1e-6)

@@ -1,0 +1,160 @@
+"""One run of a study: fairseq-train a variant with the study's budget and one seed, then score it on test.
+
+A run lives in ``OUT/runs/<name>/``: fairseq's checkpoints, ``train.log`` (fairseq's JSON log lines, appended
+across restarts) and ``result.json``, written last. A run with ``result.json`` is finished and never redone; any
+other run is started again with the same command, and fairseq resumes it from its ``checkpoint_last.pt``.
+
+Curves come from the log: each validation's perplexity (LM) or greedy sacreBLEU (MT, fairseq's ``--eval-bleu`` on
+detokenised output) against the update and the run's wall-clock seconds (fairseq's ``wall`` meter, which
+checkpoints carry across restarts).
+"""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from ..errors import ConfigError
+from ..recipes.bleu import sacre_bleu
+from ..recipes.generation_log import parse_generate
+from .budgets import Budget
+from .variants import Variant
+
+LOG_LINE = re.compile(r"\| (train_inner|valid) \| (\{.*\})\s*$")
+PARAMS = re.compile(r"num\. shared model params: ([\d,]+)")
+PERPLEXITY = re.compile(r"Perplexity: ([\d.]+)")
+MT_FLAGS = ("--task", "translation", "--source-lang", "en", "--target-lang", "fr",
+            "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+            "--eval-bleu", "--eval-bleu-args", '{"beam": 1, "max_len_a": 1.2, "max_len_b": 10}',
+            "--eval-bleu-detok", "space", "--eval-bleu-remove-bpe", "sentencepiece")
+
+
+@dataclass(frozen=True)
+class Run:
+    task: str  # "lm" | "mt"
+    variant: Variant
+    context: int  # LM tokens per sample; 0 for MT
+    seed: int
+
+    @property
+    def name(self) -> str:
+        context = f"-c{self.context}" if self.task == "lm" else ""
+        return f"{self.variant.name}{context}-s{self.seed}"
+
+    @property
+    def memformer(self) -> bool:
+        return "memformer_lm" in self.variant.flags
+
+
+def fairseq_tool(name: str) -> str:
+    """The path of a fairseq console script of this environment (the venv's, even when it is not on PATH)."""
+    local = Path(sys.executable).with_name(name)
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        raise ConfigError(f"{name} not found: install fairseq (bash scripts/setup_env.sh)")
+    return found
+
+
+def train_command(run: Run, data: Path, budget: Budget, save_dir: Path, device: str) -> List[str]:
+    task_flags = MT_FLAGS if run.task == "mt" else ()
+    size = budget.model_flags(run.task, io_dims=run.task == "lm" and not run.memformer)
+    return [fairseq_tool("fairseq-train"), str(data), "--user-dir", str(Path(__file__).resolve().parents[1]),
+            *task_flags, *run.variant.flags, *size, *budget.batch_flags(run.task, run.context),
+            *budget.schedule_flags(), "--seed", str(run.seed), "--save-dir", str(save_dir),
+            *(("--cpu",) if device == "cpu" else ())]
+
+
+def log_records(log_path: Path):
+    """(kind, stats) of every train_inner / valid line of a fairseq JSON log."""
+    if not log_path.exists():
+        return
+    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = LOG_LINE.search(line)
+        if match:
+            yield match.group(1), json.loads(match.group(2))
+
+
+def curve(log_path: Path, task: str) -> List[dict]:
+    """[{update, wall, metric}] of every validation, the last record per update when a restart logged it twice."""
+    metric = "valid_bleu" if task == "mt" else "valid_ppl"
+    walls, points = {}, {}
+    for kind, stats in log_records(log_path):
+        if kind == "train_inner":
+            walls[int(stats["num_updates"])] = float(stats["wall"])
+        elif metric in stats:
+            update = int(stats["valid_num_updates"])
+            points[update] = {"update": update, "wall": walls.get(update), "metric": float(stats[metric])}
+    return [points[u] for u in sorted(points)]
+
+
+def _run_tool(command: List[str], what: str, log_path: Path) -> str:
+    result = subprocess.run(command, capture_output=True, text=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise ConfigError(f"{what} failed with exit status {result.returncode}: see {log_path}")
+    return result.stdout + result.stderr
+
+
+def test_score(run: Run, data: Path, budget: Budget, checkpoint: Path, device: str, log_path: Path) -> float:
+    """Test perplexity (fairseq-eval-lm over blocks of the context; Memformer: stateful streams) or test sacreBLEU
+    (fairseq-generate, beam 4, detokenised, against DATA/raw/test.fr)."""
+    common = ["--user-dir", str(Path(__file__).resolve().parents[1]), "--path", str(checkpoint), "--gen-subset",
+              "test", *(("--cpu",) if device == "cpu" else ())]
+    if run.task == "lm":
+        batch = budget.batch_flags("lm", run.context)
+        task = ("--task", "memformer_lm") if run.memformer else ()
+        out = _run_tool([fairseq_tool("fairseq-eval-lm"), str(data), *common, *task, *batch], "fairseq-eval-lm",
+                        log_path)
+        found = PERPLEXITY.findall(out)
+        if not found:
+            raise ConfigError(f"fairseq-eval-lm printed no perplexity: see {log_path}")
+        return float(found[-1])
+    out = _run_tool([fairseq_tool("fairseq-generate"), str(data), *common, "--source-lang", "en", "--target-lang",
+                     "fr", "--beam", "4", "--lenpen", "0.6", "--post-process", "sentencepiece", "--max-tokens",
+                     str(2 * budget.tokens_per_update), "--required-batch-size-multiple", "1"],
+                    "fairseq-generate", log_path)
+    references = (data / "raw" / "test.fr").read_text(encoding="utf-8").splitlines()
+    hypotheses = parse_generate(out).ordered(len(references), detokenized=False)
+    return sacre_bleu(hypotheses, references)["score"]
+
+
+def execute(run: Run, data: Path, budget: Budget, out_dir: Path, device: str,
+            on_line: Optional[Callable[[str], None]] = None) -> dict:
+    """Train (or resume) ``run`` and score it; its result (also written to result.json)."""
+    run_dir = out_dir / "runs" / run.name
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "train.log"
+    command = train_command(run, data, budget, run_dir / "checkpoints", device)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write("$ " + " ".join(command) + "\n")
+        log.flush()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in process.stdout:
+            log.write(line)
+            if on_line is not None:
+                log.flush()
+                on_line(line)
+        status = process.wait()
+    if status != 0:
+        raise ConfigError(f"run {run.name} failed with exit status {status}: see {log_path}")
+    points = curve(log_path, run.task)
+    if not points or points[-1]["update"] < budget.updates:
+        raise ConfigError(f"run {run.name} ended before update {budget.updates}: see {log_path}")
+    params = PARAMS.findall(log_path.read_text(encoding="utf-8", errors="replace"))
+    result = {
+        "name": run.name, "task": run.task, "variant": run.variant.name, "context": run.context, "seed": run.seed,
+        "params": int(params[-1].replace(",", "")) if params else None, "updates": points[-1]["update"],
+        "wall": points[-1]["wall"], "valid": points[-1]["metric"],
+        "test": test_score(run, data, budget, run_dir / "checkpoints" / "checkpoint_last.pt", device,
+                           run_dir / "test.log"),
+        "curve": points,
+    }
+    result_path.write_text(json.dumps(result, indent=1) + "\n")
+    return result

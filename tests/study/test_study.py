@@ -1,0 +1,125 @@
+"""The quality study end to end at its tiny size: the corpora recipes' smoke stand-ins, every run through the real
+fairseq tools, resume of an interrupted run, and the files of the report."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from memattn_fairseq.study.budgets import BUDGETS
+from memattn_fairseq.study.runner import Run, curve, train_command
+from memattn_fairseq.study.variants import LM_VARIANTS
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
+from cli_runner import REPO, assert_one_line_error  # noqa: E402
+
+ENV = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+
+
+def module(name, *args, check=True):
+    proc = subprocess.run([sys.executable, "-m", name, *map(str, args)], capture_output=True, text=True, env=ENV,
+                          cwd=REPO, timeout=900)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpora")
+    lm, mt = root / "lm", root / "mt"
+    module("memattn_fairseq.recipes.kernel_docs", "--smoke", "--downloads", root / "debs", "--dest", lm,
+           "--workers", 1)
+    module("memattn_fairseq.recipes.gettext_en_fr", "--smoke", "--downloads", root / "debs", "--dest", mt,
+           "--workers", 1)
+    return lm, mt
+
+
+def test_corpora_record_their_sources_and_keep_splits_apart(corpora):
+    lm, mt = corpora
+    for data in (lm, mt):
+        manifest = (data / "manifest.tsv").read_text().splitlines()
+        assert manifest[0] == "package\tfile\tsha256" and len(manifest) > 1
+        assert all(len(row.split("\t")[2]) == 64 for row in manifest[1:])
+        assert any((data / "copyright").iterdir())
+    tokens = json.loads((lm / "tokens.json").read_text())
+    assert all(tokens[split] > 0 for split in ("train", "valid", "test"))
+    # each stand-in document starts with its own heading "Topic N": a document is in one split only
+    headings = {s: {line for line in (lm / "text" / f"{s}.txt").read_text().splitlines() if line.startswith("Topic ")}
+                for s in ("train", "valid", "test")}
+    assert all(headings.values()) and sum(map(len, headings.values())) == 240
+    assert len(set.union(*headings.values())) == 240
+    english = {s: (mt / "raw" / f"{s}.en").read_text().splitlines() for s in ("train", "valid", "test")}
+    french = {s: (mt / "raw" / f"{s}.fr").read_text().splitlines() for s in ("train", "valid", "test")}
+    assert all(len(english[s]) == len(french[s]) > 0 for s in english)
+    assert not set(english["train"]) & set(english["test"]) and not set(english["valid"]) & set(english["test"])
+    pairs = json.loads((mt / "pairs.json").read_text())
+    assert pairs["test"] == len(english["test"])  # the test set is never filtered: every sentence is scored
+
+
+def test_gettext_cleaning():
+    from memattn_fairseq.recipes.gettext_en_fr import clean
+
+    assert clean("_Open  the\tfile") == "Open the file"
+    assert clean("~Save") == "Save" and clean("&Quit") == "Quit"
+    assert clean("file_name &amp; a_b") == "file_name &amp; a_b"
+
+
+def test_lm_study_runs_resumes_and_reports(corpora, tmp_path):
+    lm, _ = corpora
+    out = tmp_path / "lm"
+    budget = BUDGETS["lm"]["tiny"]
+    # an interrupted run: the first half of the memformer run's budget, through the study's own command
+    interrupted = Run("lm", LM_VARIANTS["memformer"], 512, 1)
+    run_dir = out / "runs" / interrupted.name
+    run_dir.mkdir(parents=True)
+    command = train_command(interrupted, lm, budget, run_dir / "checkpoints", "cpu")
+    command[command.index("--max-update") + 1] = str(budget.updates // 2)
+    with open(run_dir / "train.log", "w") as log:
+        assert subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=ENV).returncode == 0
+    assert [p["update"] for p in curve(run_dir / "train.log", "lm")] == [budget.updates // 2]
+
+    listed = module("memattn_fairseq.study", "lm", lm, "--sweeps", "memformer_memory", "--seeds", "1",
+                    "--size", "tiny", "--out", out, "--list").stdout.split("\n")
+    assert "memformer-c512-s1 to run" in listed and "memformer_nomem-c512-s1 to run" in listed
+
+    module("memattn_fairseq.study", "lm", lm, "--sweeps", "memformer_memory", "--seeds", "1", "--size", "tiny",
+           "--out", out)
+    log = (run_dir / "train.log").read_text()
+    assert f"Loaded checkpoint {run_dir / 'checkpoints' / 'checkpoint_last.pt'} (epoch 1 @ 3 updates)" in log
+    result = json.loads((run_dir / "result.json").read_text())
+    assert [p["update"] for p in result["curve"]] == [3, 6] and result["test"] > 1
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert sorted(r["name"] for r in rows) == ["memformer-c512-s1", "memformer_nomem-c512-s1", "transformer-c512-s1"]
+    params = {r["variant"]: int(r["params"]) for r in rows}
+    assert params["memformer_nomem"] < params["memformer"]  # no writer without memory
+    assert len(list(csv.DictReader(open(out / "curves.csv")))) == 6
+    summary = (out / "summary.md").read_text()
+    assert "| fairseq transformer_lm (softmax) | 512 | 1 |" in summary and "| 1.000 | 1.000 |" in summary
+    png = (out / "curves_memformer_memory.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+    # a second start redoes nothing
+    mtimes = {p: p.stat().st_mtime for p in out.glob("runs/*/result.json")}
+    module("memattn_fairseq.study", "lm", lm, "--sweeps", "memformer_memory", "--seeds", "1", "--size", "tiny",
+           "--out", out)
+    assert {p: p.stat().st_mtime for p in out.glob("runs/*/result.json")} == mtimes
+
+
+def test_mt_study_scores_detokenised_bleu(corpora, tmp_path):
+    _, mt = corpora
+    out = tmp_path / "mt"
+    module("memattn_fairseq.study", "mt", mt, "--sweeps", "core", "--seeds", "1", "--size", "tiny", "--out", out)
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 4 and all(0 <= float(r["test"]) <= 100 for r in rows)
+    generated = (out / "runs" / "transformer-s1" / "test.log").read_text()
+    assert generated.count("\nH-") == len((mt / "raw" / "test.fr").read_text().splitlines())  # none dropped
+    assert "BLEU − transformer" in (out / "summary.md").read_text()
+
+
+def test_bad_sweep_is_one_line(corpora, tmp_path):
+    lm, _ = corpora
+    proc = module("memattn_fairseq.study", "lm", lm, "--sweeps", "core,slots", "--out", tmp_path, check=False)
+    assert_one_line_error(proc, "--sweeps", "'slots'")
