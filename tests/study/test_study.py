@@ -49,8 +49,8 @@ def test_corpora_record_their_sources_and_keep_splits_apart(corpora):
     # each stand-in document starts with its own heading "Topic N": a document is in one split only
     headings = {s: {line for line in (lm / "text" / f"{s}.txt").read_text().splitlines() if line.startswith("Topic ")}
                 for s in ("train", "valid", "test")}
-    assert all(headings.values()) and sum(map(len, headings.values())) == 240
-    assert len(set.union(*headings.values())) == 240
+    assert all(headings.values()) and sum(map(len, headings.values())) == 600
+    assert len(set.union(*headings.values())) == 600
     english = {s: (mt / "raw" / f"{s}.en").read_text().splitlines() for s in ("train", "valid", "test")}
     french = {s: (mt / "raw" / f"{s}.fr").read_text().splitlines() for s in ("train", "valid", "test")}
     assert all(len(english[s]) == len(french[s]) > 0 for s in english)
