@@ -2,7 +2,8 @@
 # Evaluate a translation run on WMT En-De: average its last N checkpoints, translate test and valid with
 # fairseq-generate (beam 4, length penalty 0.6, sentencepiece removed), score sacreBLEU on the detokenised output
 # against DATA/raw/<subset>.de and tokenised compound-split BLEU, read the decoding speed from the generate log,
-# measure the decoding-state size, and write one JSON record RESULTS/wmt_en_de/NAME.json.
+# measure the decoding-state size, write one JSON record RESULTS/wmt_en_de/NAME.json and print its scores, each
+# beside its sacreBLEU signature.
 #
 #   bash scripts/evaluate_mt.sh --name NAME [--checkpoint-dir DIR] [--data DIR] [--average N] [--results DIR]
 #        [--smoke] [--average-by auto|update|epoch] [--subsets test,valid] [--beam 4] [--lenpen 0.6]

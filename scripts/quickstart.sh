@@ -17,8 +17,9 @@ work="${QUICKSTART_DIR:-runs/quickstart}"
 updates="${QUICKSTART_UPDATES:-300}"
 data="$work/data-bin"
 say() { printf '\n[quickstart] %s\n' "$*"; }
-# fairseq's progress lines only: training loss every few updates and each validation
-progress() { grep --line-buffered -E '\| (train_inner|valid) \||Error|error:' || true; }
+# fairseq logs to stdout, which goes to the log file and, filtered to the training loss and each validation, to
+# the screen; its progress bar goes to stderr, so a terminal shows it (a log or CI gets plain lines instead)
+progress() { grep --line-buffered -E '\| (train_inner|valid) \||valid on|Error|error:' || true; }
 
 registered() {  # the model list: every plugin LM this checkout registers, after the softmax baseline
   python - <<'EOF'
@@ -41,7 +42,7 @@ size=(--decoder-layers 2 --decoder-embed-dim 128 --decoder-ffn-embed-dim 512 --d
       --share-decoder-input-output-embed --dropout 0.1)
 optim=(--optimizer adam --adam-betas '(0.9,0.98)' --lr 0.002 --lr-scheduler inverse_sqrt --warmup-updates 50
        --clip-norm 1.0 --max-tokens 2048 --tokens-per-sample 128 --max-update "$updates" --cpu --seed 1
-       --log-format simple --log-interval 50 --no-epoch-checkpoints --num-workers 0)
+       --log-interval 50 --no-epoch-checkpoints --num-workers 0)
 
 model_flags() {  # arch and flags of each quickstart model
   case "$1" in
@@ -65,7 +66,7 @@ for model in $models; do
     say "training $model ($updates updates on the CPU) -> $save"
     # shellcheck disable=SC2046
     fairseq-train "$data" --user-dir memattn_fairseq $(model_flags "$model") "${size[@]}" "${optim[@]}" \
-      --save-dir "$save" 2>&1 | tee "$save.train.log" | progress
+      --save-dir "$save" | tee "$save.train.log" | progress
   fi
   params[$model]=$(grep -oE 'shared model params: [0-9,]+' "$save.train.log" | tail -1 | grep -oE '[0-9,]+$' || echo "?")
   for split in valid test; do

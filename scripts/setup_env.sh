@@ -17,15 +17,27 @@ command -v "$python_bin" >/dev/null || python_bin=python3
 [ -x "$venv/bin/python" ] || { echo "[setup] creating $venv"; "$python_bin" -m venv "$venv"; }
 pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 
-# torch first, pinned. Without a CUDA driver only a CPU build is acceptable: a local wheel (pip's find-links) or
-# the PyTorch CPU index, never PyPI's default build with its several GB of CUDA libraries.
-torch_pin="torch==${TORCH_VERSION:-2.13.0}"
+# torch first, pinned. Without a CUDA driver only a CPU build is acceptable, never PyPI's default build with its
+# several GB of CUDA libraries: a local CPU wheel from pip's find-links (PIP_FIND_LINKS, TORCH_WHEEL_DIR) when one
+# is there, otherwise the PyTorch CPU index as an extra index (its "+cpu" release outranks PyPI's). torch's own
+# dependencies always come from the package registry.
+torch_version="${TORCH_VERSION:-2.13.0}"
 if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
-  echo "[setup] installing $torch_pin"
+  echo "[setup] installing torch==$torch_version"
   if command -v nvidia-smi >/dev/null 2>&1; then
-    "${pip[@]}" "$torch_pin"
-  elif ! "${pip[@]}" --no-index "$torch_pin" 2>/dev/null; then
-    "${pip[@]}" "$torch_pin" --index-url https://download.pytorch.org/whl/cpu
+    "${pip[@]}" "torch==$torch_version"
+  else
+    wheel=""
+    for dir in ${TORCH_WHEEL_DIR:-} ${PIP_FIND_LINKS:-} $("$venv/bin/python" -m pip config get global.find-links 2>/dev/null); do
+      for candidate in "$dir"/torch-"$torch_version"+cpu-*.whl; do
+        [ -f "$candidate" ] && wheel="$candidate" && break 2
+      done
+    done
+    if [ -n "$wheel" ]; then
+      "${pip[@]}" "$wheel"
+    else
+      "${pip[@]}" "torch==$torch_version" --extra-index-url https://download.pytorch.org/whl/cpu
+    fi
   fi
 fi
 

@@ -6,7 +6,7 @@
 #   MODEL        transformer | abc_mlp | abc_linformer | abc_window | memsizer | memformer
 #   --data       binarised WikiText-103 (default data-bin/wikitext-103; smoke: runs/smoke/data-bin/wikitext-103)
 #   --save-dir   checkpoints (default checkpoints/wikitext103/MODEL; smoke: runs/smoke/checkpoints/wikitext103/MODEL)
-#   --nproc N    train in N CPU processes (gloo) through python -m memattn_fairseq.recipes.cpu_launch
+#   --nproc N    train in N CPU processes: fairseq's own distributed training (gloo), one process per rank
 #   --smoke      the same config on the CPU with a tiny model and a few updates (data from
 #                scripts/prepare_wikitext103.sh --smoke)
 #   OVERRIDES    Hydra overrides for the config, e.g. optimization.update_freq=[6] on 4 GPUs (see the config's header)

@@ -6,7 +6,7 @@
 #   MODEL        transformer_base | transformer_big | abc_base | abc_big | memsizer_base | memsizer_big
 #   --data       binarised WMT EN-DE (default data-bin/wmt16_en_de; smoke: runs/smoke/data-bin/wmt16_en_de)
 #   --save-dir   checkpoints (default checkpoints/wmt_en_de/MODEL; smoke: runs/smoke/checkpoints/wmt_en_de/MODEL)
-#   --nproc N    train in N CPU processes (gloo) through python -m memattn_fairseq.recipes.cpu_launch
+#   --nproc N    train in N CPU processes: fairseq's own distributed training (gloo), one process per rank
 #   --smoke      the same config on the CPU with a tiny model and a few updates (data from
 #                scripts/prepare_wmt_en_de.sh --smoke)
 #   OVERRIDES    Hydra overrides for the config, e.g. optimization.update_freq=[32] (transformer_big on

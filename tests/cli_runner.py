@@ -42,20 +42,22 @@ def lm_data(out_dir: str, train_lines: int = 400) -> str:
     return dest
 
 
-def mt_data(out_dir: str, train_pairs: int = 600) -> str:
-    """Binarised synthetic translation task (target = reversed source, renamed words) with a joined dictionary."""
+def mt_data(out_dir: str, train_pairs: int = 600, held_out: int = 40, langs=("src", "tgt")) -> str:
+    """Binarised synthetic translation task (target = reversed source, renamed words) with a joined dictionary;
+    ``held_out`` pairs each in valid and test, languages named ``langs``."""
     rng = random.Random(0)
     words = [f"w{i}" for i in range(30)]
     raw = os.path.join(out_dir, "raw")
     os.makedirs(raw, exist_ok=True)
-    for split, count in (("train", train_pairs), ("valid", 40), ("test", 40)):
-        with open(f"{raw}/{split}.src", "w") as src, open(f"{raw}/{split}.tgt", "w") as tgt:
+    source, target = langs
+    for split, count in (("train", train_pairs), ("valid", held_out), ("test", held_out)):
+        with open(f"{raw}/{split}.{source}", "w") as src, open(f"{raw}/{split}.{target}", "w") as tgt:
             for _ in range(count):
                 sentence = [rng.choice(words) for _ in range(rng.randint(3, 10))]
                 src.write(" ".join(sentence) + "\n")
                 tgt.write(" ".join("x" + w for w in reversed(sentence)) + "\n")
     dest = os.path.join(out_dir, "bin")
-    run("preprocess", "--source-lang", "src", "--target-lang", "tgt", "--trainpref", f"{raw}/train",
+    run("preprocess", "--source-lang", source, "--target-lang", target, "--trainpref", f"{raw}/train",
         "--validpref", f"{raw}/valid", "--testpref", f"{raw}/test", "--destdir", dest, "--joined-dictionary",
         "--workers", "1")
     return dest

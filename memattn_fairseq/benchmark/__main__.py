@@ -6,8 +6,9 @@ Sections (choose with --sections):
     train_lm   tokens/s and peak memory of one forward+backward of a single sequence against context length
     mrbp       Memformer: peak memory of an MRBP step against horizon H, beside full back-propagation
 
-Writes results.csv, results.md (tables with ratios to the transformer and the target checks) and PNG plots into
---out-dir. --quick runs a tiny configuration in seconds (the tests use it).
+Timings are the median and the interquartile range of --repeats calls after --warmup calls. Writes results.csv,
+results.md (tables with ratios to the transformer and the target checks) and PNG plots into --out-dir; a terminal
+shows a progress bar. --quick runs a tiny configuration in seconds (the tests use it).
 """
 import argparse
 import datetime
@@ -20,6 +21,7 @@ import torch
 from .. import model_factory
 from ..training import mrbp_benchmark
 from . import decoding, report, training, zoo
+from .progress import Progress, planned
 
 DEFAULTS = dict(layers=6, dim=512, heads=8, ffn=2048, vocab=10000, slots=64,
                 prefixes="64,256,1024,4096,16384", sources="64,256,1024,4096", contexts="512,1024,2048,4096,8192",
@@ -62,10 +64,6 @@ def sizes(args, prefix: str):
                 encoder_ffn_embed_dim=args.ffn, encoder_attention_heads=args.heads, share_all_embeddings=True)
 
 
-def progress(message):
-    print(f"[benchmark] {message}", flush=True)
-
-
 def run(args):
     device = torch.device(args.device)
     if args.threads:
@@ -83,6 +81,17 @@ def run(args):
         return model_factory.build(spec.arch, vocab_size=args.vocab, **sizes(args, kind), **extra, **spec.options).to(device)
 
     lm_specs = [s for s in zoo.lm_specs(args.slots, longest) if not keep or s.name in keep]
+    mt_specs = [s for s in zoo.mt_specs(args.slots) if not keep or s.name in keep]
+    progress = Progress(planned(args, len(lm_specs), len(mt_specs), sections, ints))
+    try:
+        measure_all(args, device, sections, lm_specs, mt_specs, build, progress, rows)
+    finally:
+        progress.close()
+    return rows
+
+
+def measure_all(args, device, sections, lm_specs, mt_specs, build, progress, rows):
+    """Every planned measurement, appended to ``rows``; ``progress`` is told as each one starts."""
     if "decode_lm" in sections or "train_lm" in sections:
         for spec in lm_specs:
             model = build(spec, "decoder")
@@ -104,9 +113,7 @@ def run(args):
                     rows.append(dict(section="train_lm", model=spec.name, batch=1, length=context, **result))
             del model
     if "decode_mt" in sections:
-        for spec in zoo.mt_specs(args.slots):
-            if keep and spec.name not in keep:
-                continue
+        for spec in mt_specs:
             model = build(spec, "encoder")
             for batch in ints(args.batches):
                 for source in ints(args.sources):
@@ -114,14 +121,8 @@ def run(args):
                     result = decoding.mt_decoding(model, batch, source, device, args.warmup, args.repeats, args.vocab)
                     rows.append(dict(section="decode_mt", model=spec.name, batch=batch, length=source, **result))
             del model
-    if "mrbp" in sections:
-        rows += mrbp_rows(args, device)
-    return rows
-
-
-def mrbp_rows(args, device):
-    """Memformer's MRBP against full back-propagation."""
-    return mrbp_benchmark.rows(args, device, ints(args.horizons), progress)
+    if "mrbp" in sections:  # Memformer's MRBP against full back-propagation
+        rows += mrbp_benchmark.rows(args, device, ints(args.horizons), progress)
 
 
 def main(argv=None):
@@ -139,7 +140,7 @@ def main(argv=None):
     with open(os.path.join(args.out_dir, "results.md"), "w") as f:
         f.write(text)
     written = report.plots(rows, args.out_dir)
-    progress(f"wrote {len(rows)} rows, results.csv, results.md and {len(written)} plots to {args.out_dir}")
+    print(f"[benchmark] wrote {len(rows)} rows, results.csv, results.md and {len(written)} plots to {args.out_dir}")
     print("\n".join(checks))
 
 

@@ -10,7 +10,7 @@ from typing import Dict, Iterator
 import torch
 
 from ..modules.memformer_state import RecurrentState
-from .measure import median_seconds, state_bytes, synchronize
+from .measure import Spread, seconds_per_call, state_bytes, synchronize
 
 PRIME_BLOCK = 512
 
@@ -37,8 +37,8 @@ def lm_decoding(model, batch: int, prefix: int, device, warmup: int, repeats: in
     def step():
         decoder(tokens[:, : next(steps)], incremental_state=state)
 
-    seconds = median_seconds(step, device, warmup, repeats)
-    return {"ms_per_token": seconds * 1e3, "state_bytes": state_bytes(state) / batch}
+    seconds = seconds_per_call(step, device, warmup, repeats)
+    return {**seconds.scaled(1e3).columns("ms_per_token"), "state_bytes": state_bytes(state) / batch}
 
 
 @torch.no_grad()
@@ -62,18 +62,18 @@ def mt_decoding(model, batch: int, source: int, device, warmup: int, repeats: in
     def step():
         model.decoder(tokens[:, : next(steps)], encoder_out=encoder_out, incremental_state=state)
 
-    seconds = median_seconds(step, device, warmup, repeats)
-    return {"ms_per_token": seconds * 1e3, "state_bytes": state_bytes(state) / batch}
+    seconds = seconds_per_call(step, device, warmup, repeats)
+    return {**seconds.scaled(1e3).columns("ms_per_token"), "state_bytes": state_bytes(state) / batch}
 
 
 @torch.no_grad()
 def memformer_decoding(model, batch: int, prefix: int, device, warmup: int, repeats: int, vocab: int) -> Dict[str, float]:
     """Memformer: the prefix's whole segments are folded into the memory (``advance``), the rest is fed step by
-    step; then the mean latency over one full segment of steps, since a segment's first step also runs the
-    encoder and the memory writer (a median would hide that step). ``repeats`` is unused: a segment fixes it."""
+    step; then each of ``repeats`` samples is the mean latency over one full segment of steps, since a segment's
+    first step also runs the encoder and the memory writer (a per-step median would hide that step)."""
     decoder = model.decoder
     segment = decoder.segment_length
-    tokens = torch.randint(4, vocab, (batch, prefix + (warmup + 1) * segment + 1), device=device)
+    tokens = torch.randint(4, vocab, (batch, prefix + (warmup + repeats) * segment + 1), device=device)
     state: Dict = {}
     whole = prefix - prefix % segment
     if whole:
@@ -88,10 +88,13 @@ def memformer_decoding(model, batch: int, prefix: int, device, warmup: int, repe
 
     for _ in range(prefix - whole + warmup * segment):  # the rest of the prefix, then warm-up segments
         step()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(segment):
-        step()
-    synchronize(device)
-    seconds = (time.perf_counter() - start) / segment
-    return {"ms_per_token": seconds * 1e3, "state_bytes": decoder.state_bytes(state) / batch}
+    samples = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(segment):
+            step()
+        synchronize(device)
+        samples.append((time.perf_counter() - start) / segment)
+    return {**Spread.of(samples).scaled(1e3).columns("ms_per_token"),
+            "state_bytes": decoder.state_bytes(state) / batch}

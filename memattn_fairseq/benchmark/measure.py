@@ -1,7 +1,9 @@
-"""Timing and memory primitives: medians over repeats after warm-up, peak memory on CPU and GPU."""
+"""Timing and memory primitives: the median and interquartile range of repeated calls after warm-up, peak memory
+on CPU and GPU."""
 import statistics
 import time
-from typing import Callable, Dict, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
 
 import torch
 from torch.autograd import DeviceType
@@ -13,8 +15,33 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls after ``warmup`` calls, synchronising the device."""
+@dataclass(frozen=True)
+class Spread:
+    """A timing as reported: the median and the first and third quartiles of the repeats."""
+
+    median: float
+    q1: float
+    q3: float
+
+    @classmethod
+    def of(cls, samples: List[float]) -> "Spread":
+        q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive") if len(samples) > 1 else samples * 3
+        return cls(median, q1, q3)
+
+    def scaled(self, factor: float) -> "Spread":
+        return Spread(self.median * factor, self.q1 * factor, self.q3 * factor)
+
+    def inverse(self, numerator: float) -> "Spread":
+        """``numerator / time`` (a rate): its quartiles swap ends."""
+        return Spread(numerator / self.median, numerator / self.q3, numerator / self.q1)
+
+    def columns(self, metric: str) -> Dict[str, float]:
+        """CSV columns: the metric (median), metric_q1, metric_q3."""
+        return {metric: self.median, f"{metric}_q1": self.q1, f"{metric}_q3": self.q3}
+
+
+def seconds_per_call(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> Spread:
+    """Wall time of ``fn`` over ``repeats`` calls after ``warmup`` calls, synchronising the device."""
     for _ in range(warmup):
         fn()
     times = []
@@ -24,7 +51,7 @@ def median_seconds(fn: Callable[[], None], device: torch.device, warmup: int, re
         fn()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return Spread.of(times)
 
 
 def _cpu_tensor_peak(fn: Callable[[], None]) -> int:

@@ -1,5 +1,7 @@
 """Writes the measurements as CSV, a markdown report (tables with ratios to the transformer, target checks) and
-PNG plots (log axes). A row: section, model, batch, length and its metrics."""
+PNG plots (log axes). A row: section, model, batch, length and its metrics; a timed metric (TIMED) also has its
+first and third quartiles (``<metric>_q1``, ``<metric>_q3``), shown as the interquartile range in every table cell
+and as error bars in every plot."""
 import csv
 import math
 import os
@@ -15,6 +17,7 @@ SECTIONS = {
     "train_lm": ("context", [("tokens_per_s", "tokens/s", False), ("peak_bytes", "peak bytes", True)]),
     "mrbp": ("horizon", [("peak_bytes", "peak bytes", True), ("seconds", "s/step", True)]),
 }
+TIMED = {"ms_per_token", "tokens_per_s", "seconds"}  # the other metrics (bytes) do not vary between repeats
 
 
 def write_csv(rows: List[Row], path: str) -> None:
@@ -34,11 +37,24 @@ def _fmt(value) -> str:
 
 
 def _index(rows: List[Row]):
-    table = defaultdict(dict)  # (section, batch, metric) -> {(length, model): value}
+    table = defaultdict(dict)  # (section, batch, metric) -> {(length, model): row}
     for row in rows:
         for metric in SECTIONS[row["section"]][1]:
-            table[(row["section"], row["batch"], metric[0])][(row["length"], row["model"])] = row.get(metric[0])
+            table[(row["section"], row["batch"], metric[0])][(row["length"], row["model"])] = row
     return table
+
+
+def _quartiles(row: Row, metric: str):
+    """(q1, q3) of a timed metric, or None (an untimed metric, or a CSV written before quartiles were kept)."""
+    q1, q3 = row.get(f"{metric}_q1"), row.get(f"{metric}_q3")
+    return None if metric not in TIMED or q1 is None or q3 is None else (q1, q3)
+
+
+def _cell(row: Row, metric: str) -> str:
+    """``median [q1–q3]`` for a timed metric, the value for the others."""
+    quartiles = _quartiles(row, metric)
+    text = _fmt(row.get(metric))
+    return text if quartiles is None else f"{text} [{_fmt(quartiles[0])}–{_fmt(quartiles[1])}]"
 
 
 def markdown(rows: List[Row], header: str, baseline: str = "transformer") -> str:
@@ -49,23 +65,26 @@ def markdown(rows: List[Row], header: str, baseline: str = "transformer") -> str
         label = dict((m, l) for m, l, _ in metrics)[metric]
         models = sorted({m for _, m in cells}, key=lambda m: (m != baseline, m))
         lengths = sorted({n for n, _ in cells})
-        lines += [f"**{section}**, batch {batch}: {label} (ratio to {baseline} in brackets)", ""]
+        spread = ", median [interquartile range]" if metric in TIMED else ""
+        lines += [f"**{section}**, batch {batch}: {label}{spread} (ratio to {baseline} in brackets)", ""]
         lines.append("| " + " | ".join([length_label] + models) + " |")
         lines.append("|" + "---|" * (len(models) + 1))
         for n in lengths:
-            base = cells.get((n, baseline))
+            base = (cells.get((n, baseline)) or {}).get(metric)
             out = []
             for m in models:
-                value = cells.get((n, m))
+                row = cells.get((n, m))
+                value = None if row is None else row.get(metric)
                 ratio = f" ({value / base:.2f}x)" if m != baseline and value and base else ""
-                out.append(_fmt(value) + ratio if value is not None else "")
+                out.append(_cell(row, metric) + ratio if value is not None else "")
             lines.append(f"| {n} | " + " | ".join(out) + " |")
         lines.append("")
     return "\n".join(lines)
 
 
 def plots(rows: List[Row], out_dir: str) -> List[str]:
-    """One PNG per (section, metric, batch): the metric against length for every model, log-log."""
+    """One PNG per (section, metric, batch): the metric against length for every model, log-log; timed metrics
+    show their median with the interquartile range as error bars."""
     import logging
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # before the import, which logs its set-up
@@ -80,13 +99,22 @@ def plots(rows: List[Row], out_dir: str) -> List[str]:
         label = dict((m, l) for m, l, _ in metrics)[metric]
         fig, ax = plt.subplots(figsize=(5.5, 4))
         for model in sorted({m for _, m in cells}):
-            points = sorted((n, v) for (n, m), v in cells.items() if m == model and v is not None and v == v)
-            if points:
-                ax.plot(*zip(*points), marker="o", label=model)
+            points = sorted((n, row) for (n, m), row in cells.items()
+                            if m == model and row.get(metric) is not None and row[metric] == row[metric])
+            if not points:
+                continue
+            lengths, values = [n for n, _ in points], [row[metric] for _, row in points]
+            quartiles = [_quartiles(row, metric) for _, row in points]
+            if all(quartiles):
+                errors = [[v - q1 for v, (q1, _) in zip(values, quartiles)],
+                          [q3 - v for v, (_, q3) in zip(values, quartiles)]]
+                ax.errorbar(lengths, values, yerr=errors, marker="o", capsize=3, label=model)
+            else:
+                ax.plot(lengths, values, marker="o", label=model)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel(length_label)
-        ax.set_ylabel(label)
+        ax.set_ylabel(f"{label} (median, IQR bars)" if metric in TIMED else label)
         ax.set_title(f"{section}, batch {batch}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

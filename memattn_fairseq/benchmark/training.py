@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from fairseq.criterions.cross_entropy import CrossEntropyCriterion
 
 from ..training.memformer_mrbp import block_sample, recurrent_train_step
-from .measure import median_seconds, peak_bytes
+from .measure import peak_bytes, seconds_per_call
 
 
 def lm_training(model, context: int, device, warmup: int, repeats: int, vocab: int) -> Dict[str, float]:
@@ -20,10 +20,10 @@ def lm_training(model, context: int, device, warmup: int, repeats: int, vocab: i
         loss.backward()
         model.zero_grad(set_to_none=True)
 
-    seconds = median_seconds(step, device, warmup, repeats)
+    seconds = seconds_per_call(step, device, warmup, repeats)
     peak = peak_bytes(step, device)
     model.eval()
-    return {"tokens_per_s": context / seconds, "peak_bytes": peak}
+    return {**seconds.inverse(context).columns("tokens_per_s"), "peak_bytes": peak}
 
 
 def cross_entropy(dictionary) -> CrossEntropyCriterion:
@@ -42,7 +42,7 @@ def memformer_training(model, context: int, device, warmup: int, repeats: int, v
         recurrent_train_step(model, criterion, sample, mode="mrbp")
         model.zero_grad(set_to_none=True)
 
-    seconds = median_seconds(step, device, warmup, repeats)
+    seconds = seconds_per_call(step, device, warmup, repeats)
     peak = peak_bytes(step, device)
     model.eval()
-    return {"tokens_per_s": context / seconds, "peak_bytes": peak}
+    return {**seconds.inverse(context).columns("tokens_per_s"), "peak_bytes": peak}

@@ -12,6 +12,11 @@ class MemAttnLanguageModel(TransformerLanguageModel):
     """Subclasses implement ``attention_builder(args)`` (see modules/transformer_layers.py)."""
 
     @classmethod
+    def hub_models(cls):
+        # fairseq's list names its own softmax checkpoints; from_pretrained takes a local directory here
+        return {}
+
+    @classmethod
     def attention_builder(cls, args):
         raise NotImplementedError
 

@@ -9,6 +9,9 @@
   ``a ##AT##-##AT## b``, and BLEU is taken on those tokens as they are (no further tokenisation, no smoothing,
   as ``fairseq-score``).
 
+Every score is printed as sacreBLEU prints it, after its signature (``BLEU|nrefs:1|case:mixed|...|version:X =
+score ...``): the compound-split score's signature says ``tok:none`` because its input is already tokenised.
+
     python -m memattn_fairseq.recipes.bleu --hyps hyps.txt --refs data-bin/wmt16_en_de/raw/test.de
 """
 import argparse
@@ -37,11 +40,15 @@ def _check_aligned(hypotheses: Sequence[str], references: Sequence[str]) -> None
 
 
 def sacre_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> Dict[str, object]:
-    """sacreBLEU of detokenised text: {"score", "signature", "text"}."""
+    """sacreBLEU of detokenised text: {"score", "signature", "text"}; the text is the signature, then the score."""
     _check_aligned(hypotheses, references)
-    metric = BLEU()
-    result = metric.corpus_score(list(hypotheses), [list(references)])
-    return {"score": result.score, "signature": str(metric.get_signature()), "text": str(result)}
+    return _scored(BLEU(), list(hypotheses), list(references))
+
+
+def _scored(metric: BLEU, hypotheses: List[str], references: List[str]) -> Dict[str, object]:
+    result = metric.corpus_score(hypotheses, [references])
+    signature = str(metric.get_signature())
+    return {"score": result.score, "signature": signature, "text": result.format(signature=signature)}
 
 
 def compound_split_tokens(line: str, tokenizer=Tokenizer13a()) -> str:
@@ -49,13 +56,11 @@ def compound_split_tokens(line: str, tokenizer=Tokenizer13a()) -> str:
 
 
 def compound_split_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> Dict[str, object]:
-    """Tokenised, compound-split BLEU: {"score", "text"}."""
+    """Tokenised, compound-split BLEU: {"score", "signature", "text"}."""
     _check_aligned(hypotheses, references)
     hyps: List[str] = [compound_split_tokens(h) for h in hypotheses]
     refs: List[str] = [compound_split_tokens(r) for r in references]
-    metric = BLEU(tokenize="none", smooth_method="none", force=True)
-    result = metric.corpus_score(hyps, [refs])
-    return {"score": result.score, "text": str(result)}
+    return _scored(BLEU(tokenize="none", smooth_method="none", force=True), hyps, refs)
 
 
 def score(hypotheses: Sequence[str], references: Sequence[str]) -> Dict[str, Dict[str, object]]:
@@ -81,7 +86,7 @@ def main(argv=None) -> None:
         print(json.dumps(scores, indent=1))
     else:
         print(f"sacreBLEU: {scores['sacrebleu']['text']}")
-        print(f"compound-split BLEU: {scores['compound_split_bleu']['text']}")
+        print(f"compound-split BLEU (13a tokens, a ##AT##-##AT## b): {scores['compound_split_bleu']['text']}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 A file is downloaded to ``NAME.part`` (resumed with an HTTP range request when a partial file is left over),
 checked, and only then renamed to ``NAME``: an interrupted or corrupt download never passes for a finished one.
+Network trouble (a refused or dropped connection, a timeout, HTTP 429 or 5xx) is retried on the same URL after
+``BACKOFF`` seconds, doubled at each attempt, ``ATTEMPTS`` times in all, resuming the partial file; then the next
+mirror is tried. A terminal shows a progress bar (tqdm); a log gets a line every 100 MB.
 A file already in the downloads directory (an earlier run, or one fetched by hand) is checked the same way and
 used as is. When no mirror delivers a file, :class:`DownloadError` says in one line which files to fetch by hand
 and where to put them.
@@ -10,10 +13,14 @@ import hashlib
 import http.client
 import logging
 import os
+import socket
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from tqdm import tqdm
 
 from ..errors import ConfigError
 
@@ -23,6 +30,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 CHUNK = 1 << 20
 PROGRESS_EVERY = 100 << 20
+ATTEMPTS = 4  # per URL
+BACKOFF = 5.0  # seconds before the second attempt; doubled before each further one
 
 
 @dataclass(frozen=True)
@@ -79,11 +88,42 @@ def download(url: str, part: Path, timeout: float = 60) -> None:
         raise
     with response, open(part, "ab" if start and getattr(response, "status", None) == 206 else "wb") as out:
         done = out.tell()
-        while chunk := response.read(CHUNK):
-            out.write(chunk)
-            if (done + len(chunk)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
-                log.info("%s: %d MB", part.name, (done + len(chunk)) >> 20)
-            done += len(chunk)
+        length = response.headers.get("Content-Length")
+        total = done + int(length) if length and length.isdigit() else None
+        # disable=None: a bar only on a terminal; logs get the 100 MB lines below instead
+        with tqdm(total=total, initial=done, desc=part.name[: -len(".part")], unit="B", unit_scale=True,
+                  unit_divisor=1024, disable=None) as bar:
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+                if bar.disable and (done + len(chunk)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
+                    log.info("%s: %d MB", part.name, (done + len(chunk)) >> 20)
+                done += len(chunk)
+        if total is not None and done < total:  # the connection closed early: resume on the next attempt
+            raise http.client.IncompleteRead(b"", total - done)
+
+
+def _transient(error: BaseException) -> bool:
+    """Trouble that another attempt can fix: a dropped or stalled transfer, HTTP 429 or 5xx. Not a missing file,
+    nor a host that cannot be resolved or refuses the connection (offline, or a dead mirror: fail fast)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code == 429 or error.code >= 500
+    if isinstance(error, urllib.error.URLError):
+        return not isinstance(error.reason, (ConnectionRefusedError, socket.gaierror))
+    return isinstance(error, (OSError, http.client.HTTPException))
+
+
+def download_with_retries(url: str, part: Path) -> None:
+    """``download``, attempted up to ATTEMPTS times with exponential backoff while the failure is transient."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return download(url, part)
+        except (OSError, http.client.HTTPException) as error:
+            if attempt == ATTEMPTS or not _transient(error):
+                raise
+            delay = BACKOFF * 2 ** (attempt - 1)
+            log.warning("%s: %s; attempt %d of %d in %.0f s", url, _reason(error), attempt + 1, ATTEMPTS, delay)
+            time.sleep(delay)
 
 
 def _reason(error: BaseException) -> str:
@@ -100,7 +140,7 @@ def fetch(source: Source, directory: Path, mirror: str = None) -> Path:
     failures = []
     for url in [f"{mirror.rstrip('/')}/{source.name}"] if mirror else source.urls:
         try:
-            download(url, part)
+            download_with_retries(url, part)
             check(part, source)
         except ConfigError as error:  # wrong bytes: never resume from them
             part.unlink(missing_ok=True)

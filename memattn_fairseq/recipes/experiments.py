@@ -9,7 +9,9 @@ so it answers before fairseq would have imported) to build the fairseq-hydra-tra
     python memattn_fairseq/recipes/experiments.py train-command TASK PROG MODEL [--smoke] [--data DIR]
         [--save-dir DIR] [--nproc N] [-- HYDRA_OVERRIDES...]
 
-prints the command, one argument per line (exit status 2 and one ``PROG: error:`` line for bad input).
+prints the number of processes to start, then the command, one argument per line (exit status 2 and one
+``PROG: error:`` line for bad input). With --nproc N the command is one CPU rank of fairseq's own distributed
+training; the script starts N of them, adding each one's ``RANK_KEY`` and a shared ``RENDEZVOUS_KEY``.
 """
 import argparse
 import os
@@ -127,9 +129,34 @@ def smoke_overrides(task: str, model: str) -> List[str]:
 
 
 # ---- the training command ------------------------------------------------------------------------------------------
-# CPU runs (--smoke, --nproc) train in fp32; cpu_launch sets the CPU and process settings itself under --nproc.
+# CPU runs (--smoke, --nproc) train in fp32.
 FP32 = ("common.fp16=false",)
 ONE_CPU_PROCESS = ("common.cpu=true", "distributed_training.distributed_world_size=1")
+RANK_KEY = "distributed_training.distributed_rank"
+RENDEZVOUS_KEY = "distributed_training.distributed_init_method"
+# Keys that --nproc sets (a user value would fight the ranks' rendezvous), and the DDP wrappers that accept CPU
+# modules (torch's DDP refuses them once fairseq hands it a device id).
+NPROC_KEYS = ("distributed_training.distributed_world_size", "distributed_training.distributed_no_spawn",
+              "distributed_training.distributed_backend", RANK_KEY, RENDEZVOUS_KEY, "distributed_training.device_id")
+CPU_DDP_BACKENDS = ("legacy_ddp", "no_c10d")
+
+
+def cpu_rank_overrides(nproc: int) -> List[str]:
+    """What makes fairseq-hydra-train one of ``nproc`` CPU processes, short of its rank and rendezvous."""
+    return ["common.cpu=true", f"distributed_training.distributed_world_size={nproc}",
+            "distributed_training.distributed_no_spawn=true", "distributed_training.distributed_backend=gloo",
+            "distributed_training.ddp_backend=legacy_ddp"]
+
+
+def _check_nproc_overrides(overrides: List[str]) -> None:
+    for arg in overrides:
+        key, _, value = arg.partition("=")
+        key, value = key.lstrip("+~"), value.strip("'\"")
+        if key in NPROC_KEYS:
+            raise UsageError(f"{key} is set by --nproc; leave it out")
+        if key == "distributed_training.ddp_backend" and value not in CPU_DDP_BACKENDS:
+            raise UsageError(f"{key}={value} cannot train CPU processes (torch's DDP is given a device id); "
+                             f"leave it out (--nproc uses legacy_ddp)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -171,8 +198,13 @@ def _path_override(key: str, path: str) -> str:
     return f"{key}='" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def processes(prog: str, argv: List[str]) -> int:
+    """How many fairseq-hydra-train processes a training script starts: --nproc, else 1."""
+    return _nproc(_parse(prog, argv)[0].nproc) or 1
+
+
 def train_command(task_name: str, prog: str, argv: List[str]) -> List[str]:
-    """The fairseq-hydra-train command (or the CPU launcher's, with --nproc) for a training script's arguments."""
+    """The fairseq-hydra-train command for a training script's arguments (with --nproc N: that of each rank)."""
     task = TASKS[task_name]
     args, overrides = _parse(prog, argv)
     check_model(task_name, args.model)
@@ -180,6 +212,8 @@ def train_command(task_name: str, prog: str, argv: List[str]) -> List[str]:
     for arg in overrides:
         if "\n" in arg:
             raise UsageError(f"override {arg!r} holds a line break")
+    if nproc is not None and nproc > 1:
+        _check_nproc_overrides(overrides)
     default_save = os.path.join("runs/smoke/checkpoints" if args.smoke else "checkpoints", task_name, args.model)
     save_dir = os.path.abspath(args.save_dir) if args.save_dir else os.path.join(REPO, default_save)
     hydra_args = [
@@ -189,15 +223,11 @@ def train_command(task_name: str, prog: str, argv: List[str]) -> List[str]:
         _path_override("common.user_dir", os.path.join(REPO, "memattn_fairseq")),
     ]
     if args.smoke or nproc is not None:
-        hydra_args += FP32 + (ONE_CPU_PROCESS if nproc is None else ())
+        hydra_args += FP32 + (ONE_CPU_PROCESS if (nproc or 1) == 1 else tuple(cpu_rank_overrides(nproc)))
     if args.smoke:
         hydra_args += smoke_overrides(task_name, args.model)
     hydra_args += overrides  # last: Hydra keeps the last value of a key
-    bin_dir = os.path.dirname(sys.executable)
-    if nproc is None:
-        return [os.path.join(bin_dir, "fairseq-hydra-train"), *hydra_args]
-    return [sys.executable, "-m", "memattn_fairseq.recipes.cpu_launch", "--nproc", str(nproc), "hydra-train",
-            *hydra_args]
+    return [os.path.join(os.path.dirname(sys.executable), "fairseq-hydra-train"), *hydra_args]
 
 
 def main(argv: List[str]) -> int:
@@ -207,10 +237,11 @@ def main(argv: List[str]) -> int:
     task_name, prog = argv[1], argv[2]
     try:
         command = train_command(task_name, prog, argv[3:])
+        count = processes(prog, argv[3:])
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
-    print("\n".join(command))
+    print("\n".join([str(count), *command]))
     return 0
 
 

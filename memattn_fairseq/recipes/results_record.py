@@ -106,6 +106,7 @@ def mt_metrics(logs: Dict[str, str], references: Dict[str, str]) -> Dict[str, Di
             "sacrebleu": scores["sacrebleu"]["score"],
             "sacrebleu_signature": scores["sacrebleu"]["signature"],
             "compound_split_bleu": scores["compound_split_bleu"]["score"],
+            "compound_split_bleu_signature": scores["compound_split_bleu"]["signature"],
             "bleu_detail": {"sacrebleu": scores["sacrebleu"]["text"],
                             "compound_split_bleu": scores["compound_split_bleu"]["text"]},
             **log.speed,
@@ -164,7 +165,8 @@ def summary(record: Dict) -> str:
     if record["task"] == "wikitext103":
         scores = ", ".join(f"{s} ppl {m['ppl']:.2f}" for s, m in metrics.items())
     else:
-        scores = ", ".join(f"{s} sacreBLEU {m['sacrebleu']:.2f} / compound-split {m['compound_split_bleu']:.2f}"
+        scores = ", ".join(f"{s} sacreBLEU {m['sacrebleu']:.2f} ({m['sacrebleu_signature']}) / compound-split "
+                           f"{m['compound_split_bleu']:.2f} (13a tokens, {m['compound_split_bleu_signature']})"
                            for s, m in metrics.items())
     return (f"{record['name']}: {scores}; {record['model']['params']:,} params; "
             f"state {record['state']['bytes']:,} bytes after {record['state']['steps']} steps")

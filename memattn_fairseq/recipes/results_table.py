@@ -121,13 +121,33 @@ def mt_rows(records: List[Dict], tags: Dict[str, str], anchors: List[Anchor], ci
         rows.append([model_cell(r), r["model"]["memory_label"], params_text(r["model"]["params"]),
                      number(m, "test", "sacrebleu"), number(m, "test", "compound_split_bleu"),
                      number(m, "valid", "sacrebleu"), number(m, "valid", "compound_split_bleu"), speed,
-                     state_text(r["state"]), f"measured [{tags[r['name']]}]"])
+                     state_text(r["state"]), f"measured [{tags[r['name']]}]", signature_cell(m)])
     for a in anchors:
         reported = a.metrics["bleu"] + AS_REPORTED if "bleu" in a.metrics else DASH
         split = a.metrics.get("compound_split_bleu") or reported
         rows.append([a.model, a.memory or DASH, a.params or DASH, a.metrics.get("sacrebleu", DASH), split, DASH, DASH,
-                     DASH, DASH, f"published [{cites[a.citation]}]"])
+                     DASH, DASH, f"published [{cites[a.citation]}]", code(a.metrics.get("sacrebleu_signature"))])
     return rows
+
+
+def code(text: Optional[str], table: bool = True) -> str:
+    """``text`` as inline code; in a table cell its '|' escaped, which GitHub's tables would take for a column."""
+    if not text:
+        return DASH
+    return "`" + (text.replace("|", "\\|") if table else text) + "`"
+
+
+def compound_split_signatures(records: List[Dict]) -> str:
+    """' (`signature`)': what scored the compound-split tokens (tok:none: they are tokenised already)."""
+    found = sorted({m["compound_split_bleu_signature"] for r in records for m in r["metrics"].values()
+                    if m.get("compound_split_bleu_signature")})
+    return f" ({', '.join(code(s, table=False) for s in found)})" if found else ""
+
+
+def signature_cell(metrics: Dict) -> str:
+    """The sacreBLEU signature of a record's scores (one per split; the splits share it unless scored apart)."""
+    signatures = sorted({m["sacrebleu_signature"] for m in metrics.values() if m.get("sacrebleu_signature")})
+    return ", ".join(code(s) for s in signatures) or DASH
 
 
 HEADERS = {
@@ -135,7 +155,7 @@ HEADERS = {
                     "decoding state / sequence", "source"],
     "wmt_en_de": ["model", "memory", "params", "test sacreBLEU", "test BLEU (tok., compound split)", "dev sacreBLEU",
                   "dev BLEU (tok., compound split)", "decoding speed (test, beam 4)", "decoding state / sentence",
-                  "source"],
+                  "source", "sacreBLEU signature"],
 }
 
 
@@ -165,7 +185,7 @@ def task_section(task: str, records: List[Dict]) -> str:
         notes.append("Measured: fairseq-generate " + "; ".join(
             f"--beam {b} --lenpen {l} on " + (f"the average of the last {n} checkpoints" if n else "checkpoint_best.pt")
             for b, l, n in settings) + "; sacreBLEU on detokenised output against the data's raw references, "
-            "compound-split BLEU on 13a tokens of both.")
+            "compound-split BLEU on 13a tokens of both" + compound_split_signatures(records) + ".")
     return "\n".join([
         f"## {TITLES[task]}", "",
         "**Measured rows come from:** " + " ".join(lines), "",

@@ -72,8 +72,10 @@ class StreamBlocks(FairseqDataset):
 
 
 class PromptDataset(FairseqDataset):
-    """Prompts for generation (fairseq-interactive), one per batch, each a fresh stream. Here ``src_tokens`` is
-    the prompt itself (fairseq's sequence generator forces it as the prefix after eos, then continues it)."""
+    """Prompts for generation and scoring (fairseq-interactive, the hub interface's sample() and score()), one per
+    batch, each a fresh stream, laid out as fairseq's language_modeling task lays them out: ``src_tokens`` is eos
+    then the prompt (the decoder inputs), ``target`` the prompt then pad (what each input predicts). Generation
+    forces the prompt as the prefix after eos, then continues it."""
 
     def __init__(self, prompts: Sequence[torch.Tensor], pad: int, eos: int):
         self.prompts, self.pad, self.eos = prompts, pad, eos
@@ -89,11 +91,12 @@ class PromptDataset(FairseqDataset):
 
     def collater(self, items: List) -> dict:
         index, prompt = items[0]
-        tokens = prompt.unsqueeze(0)  # [1,P]
+        inputs = torch.cat([prompt.new_tensor([self.eos]), prompt]).unsqueeze(0)  # [1,P+1]
+        target = torch.cat([prompt, prompt.new_tensor([self.pad])]).unsqueeze(0)  # [1,P+1]
         return {
             "id": torch.tensor([index]),
-            "net_input": {"src_tokens": tokens, "src_lengths": torch.tensor([prompt.numel()])},
-            "target": tokens,
+            "net_input": {"src_tokens": inputs, "src_lengths": torch.tensor([inputs.size(1)])},
+            "target": target,
             "nsentences": 1,
             "ntokens": prompt.numel(),
         }

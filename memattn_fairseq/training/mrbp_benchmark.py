@@ -10,7 +10,7 @@ from typing import Callable, Dict, List
 import torch
 
 from .. import model_factory
-from ..benchmark.measure import median_seconds, peak_bytes
+from ..benchmark.measure import peak_bytes, seconds_per_call
 from ..benchmark.training import cross_entropy
 from .memformer_mrbp import block_sample, recurrent_train_step
 
@@ -45,8 +45,8 @@ def rows(args, device, horizons: List[int], progress: Callable[[str], None]) -> 
                 model.zero_grad(set_to_none=True)
                 recurrent_train_step(model, criterion, sample, mode=mode)
 
-            seconds = median_seconds(step, device, max(1, args.warmup // 2), max(2, args.repeats // 3))
+            seconds = seconds_per_call(step, device, max(1, args.warmup // 2), max(2, args.repeats // 3))
             model.zero_grad(set_to_none=True)
-            out.append(dict(section="mrbp", model=f"memformer_{mode}", batch=1, length=horizon, seconds=seconds,
-                            peak_bytes=peak_bytes(step, device), segment_length=segment))
+            out.append(dict(section="mrbp", model=f"memformer_{mode}", batch=1, length=horizon,
+                            **seconds.columns("seconds"), peak_bytes=peak_bytes(step, device), segment_length=segment))
     return out

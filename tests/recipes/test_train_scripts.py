@@ -1,5 +1,5 @@
 """scripts/train_wikitext103.sh and scripts/train_wmt_en_de.sh: --smoke runs of the experiment configs end to end
-(one process, and two CPU processes through cpu_launch), --help, and one-line errors for bad input."""
+(one process, and two CPU processes with --nproc), --help, and one-line errors for bad input."""
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
