@@ -27,6 +27,13 @@ def root_config_error(exc: BaseException):
     return None
 
 
+def exit_with(error: ConfigError) -> None:
+    """Print ``error`` as the one ``error:`` line and exit with status 2."""
+    # sys.__stderr__: torch.distributed's own excepthook captures sys.stderr and drops it on SystemExit
+    print(f"memattn_fairseq: error: {error}", file=sys.__stderr__, flush=True)
+    sys.exit(2)
+
+
 def install_excepthook() -> None:
     previous = sys.excepthook
     if getattr(previous, "_memattn", False):
@@ -36,9 +43,7 @@ def install_excepthook() -> None:
         error = root_config_error(exc)
         if error is None:
             return previous(exc_type, exc, tb)
-        # sys.__stderr__: torch.distributed's own excepthook captures sys.stderr and drops it on SystemExit
-        print(f"memattn_fairseq: error: {error}", file=sys.__stderr__, flush=True)
-        sys.exit(2)
+        exit_with(error)
 
     hook._memattn = True
     sys.excepthook = hook

@@ -11,6 +11,7 @@ from fairseq.models.transformer_lm import (
 
 from ..errors import check
 from ..options.abc import AbcAttentionBuilder, AbcLMConfig
+from ..options.defaults import fill_option_defaults
 from .language_model import MemAttnLanguageModel
 
 
@@ -38,9 +39,11 @@ class AbcLanguageModel(MemAttnLanguageModel):
 
 @register_model_architecture("abc_lm", "abc_lm_big")
 def abc_lm_big(args):
+    fill_option_defaults(args, AbcLMConfig)
     transformer_lm_big(args)
 
 
 @register_model_architecture("abc_lm", "abc_lm_wiki103")
 def abc_lm_wiki103(args):
+    fill_option_defaults(args, AbcLMConfig)
     transformer_lm_baevski_wiki103(args)

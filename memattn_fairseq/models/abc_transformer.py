@@ -8,7 +8,8 @@ from fairseq.models.transformer import (
 )
 
 from ..options.abc import AbcAttentionBuilder, AbcTranslationConfig
-from .translation_model import MemAttnTransformerModel, fill_option_defaults
+from ..options.defaults import fill_option_defaults
+from .translation_model import MemAttnTransformerModel
 
 
 @register_model("abc_transformer")

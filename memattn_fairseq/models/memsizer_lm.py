@@ -14,6 +14,7 @@ from fairseq.models.transformer_lm import (
     transformer_lm_big,
 )
 
+from ..options.defaults import fill_option_defaults
 from ..options.memsizer import MemSizerAttentionBuilder, MemSizerLMConfig
 from .language_model import MemAttnLanguageModel
 
@@ -32,6 +33,7 @@ class MemSizerLanguageModel(MemAttnLanguageModel):
 
 @register_model_architecture("memsizer_lm", "memsizer_lm_big")
 def memsizer_lm_big(args):
+    fill_option_defaults(args, MemSizerLMConfig)
     transformer_lm_big(args)
 
 
@@ -43,4 +45,5 @@ def memsizer_lm_wiki103(args):
     args.memsizer_slots = getattr(args, "memsizer_slots", 32)
     args.memsizer_q_init_scale = getattr(args, "memsizer_q_init_scale", 32.0)
     args.memsizer_kv_init_scale = getattr(args, "memsizer_kv_init_scale", 1.0)
+    fill_option_defaults(args, MemSizerLMConfig)  # the options this recipe leaves at their defaults
     transformer_lm_baevski_wiki103(args)  # adaptive input/softmax, d 1024, 8 heads, attention/activation dropout 0.1

@@ -11,7 +11,8 @@ from fairseq.models.transformer import (
 )
 
 from ..options.memsizer import MemSizerAttentionBuilder, MemSizerTranslationConfig
-from .translation_model import MemAttnTransformerModel, fill_option_defaults
+from ..options.defaults import fill_option_defaults
+from .translation_model import MemAttnTransformerModel
 
 
 @register_model("memsizer_transformer")

@@ -1,24 +1,22 @@
 """Base of the plugin's translation models: fairseq's (argparse) TransformerModel with a pluggable attention
 builder. Plugin options come from a FairseqDataclass (``options_dataclass``) and become ``--flags``."""
 import argparse
-from dataclasses import MISSING, fields
 
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 from fairseq.models.transformer import TransformerModel
 from omegaconf import OmegaConf
 
 from ..modules.transformer_layers import MemAttnDecoder, MemAttnEncoder
-
-
-def fill_option_defaults(args, options_dataclass) -> None:
-    """Give ``args`` every plugin option it lacks (Hydra YAML may name only some)."""
-    for fld in fields(options_dataclass):
-        if fld.name != "_name" and getattr(args, fld.name, None) is None and fld.default is not MISSING:
-            setattr(args, fld.name, fld.default)
+from ..options.defaults import fill_option_defaults
 
 
 class MemAttnTransformerModel(TransformerModel):
     options_dataclass = None  # set by subclasses
+
+    @classmethod
+    def hub_models(cls):
+        # fairseq's list names its own softmax checkpoints; from_pretrained takes a local directory here
+        return {}
 
     @classmethod
     def attention_builder(cls, args):

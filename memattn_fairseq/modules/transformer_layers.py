@@ -15,6 +15,14 @@ from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, Trans
 AttentionBuilder = Callable[[str, int, object], Optional[nn.Module]]
 
 
+def _capped(max_positions: int, attention_builder, side: str) -> int:
+    """fairseq's maximum positions of ``side``, lowered to what the builder's attention accepts (a builder may
+    say so with ``max_positions(side)``), so that fairseq caps generation and filters longer inputs itself."""
+    limit = getattr(attention_builder, "max_positions", None)
+    limit = limit(side) if limit else None
+    return max_positions if limit is None else min(max_positions, limit)
+
+
 def _wrap(layer: nn.Module, cfg) -> nn.Module:
     """Activation checkpointing and FSDP wrapping, as fairseq's own build_*_layer does."""
     checkpoint = cfg.checkpoint_activations
@@ -54,6 +62,9 @@ class MemAttnEncoder(TransformerEncoderBase):
     def build_encoder_layer(self, cfg):
         return _wrap(MemAttnEncoderLayer(cfg, self.attention_builder, return_fc=self.return_fc), cfg)
 
+    def max_positions(self):
+        return _capped(super().max_positions(), self.attention_builder, "encoder")
+
 
 class MemAttnDecoder(TransformerDecoderBase):
     def __init__(self, cfg, dictionary, embed_tokens, attention_builder: AttentionBuilder, no_encoder_attn=False):
@@ -62,3 +73,6 @@ class MemAttnDecoder(TransformerDecoderBase):
 
     def build_decoder_layer(self, cfg, no_encoder_attn=False):
         return _wrap(MemAttnDecoderLayer(cfg, self.attention_builder, no_encoder_attn), cfg)
+
+    def max_positions(self):
+        return _capped(super().max_positions(), self.attention_builder, "decoder")

@@ -1,11 +1,13 @@
 """ABC options (flags ``--abc-*``) and the builder that places ABC attention in the chosen roles."""
 from dataclasses import dataclass, field
+from typing import Optional
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
 from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS
+from ..errors import check
 from ..modules.abc_attention import AbcAttention
-from .roles import RoleSpec, parse_roles
+from .roles import RoleSpec, transformer_roles
 
 CausalControl = ChoiceEnum(list(CONTROLS))
 BidirectionalControl = ChoiceEnum(list(BIDIRECTIONAL_CONTROLS))
@@ -13,9 +15,11 @@ BidirectionalControl = ChoiceEnum(list(BIDIRECTIONAL_CONTROLS))
 
 @dataclass
 class AbcCommonConfig(FairseqDataclass):
-    abc_linformer_max_len: int = field(
-        default=0,
-        metadata={"help": "longest sequence a linformer control accepts (0: the role's max source/target positions)"},
+    abc_linformer_max_len: Optional[int] = field(
+        default=None,
+        metadata={"help": "longest sequence a linformer control accepts (default: the role's max source/target "
+                          "positions); it also caps the model's maximum positions, so fairseq limits generation "
+                          "and filters longer inputs"},
     )
     abc_chunk_size: int = field(
         default=64, metadata={"help": "chunk length of the causal training form (memory grows linearly with it)"}
@@ -47,7 +51,9 @@ class AbcTranslationConfig(AbcCommonConfig):
 class AbcAttentionBuilder:
     """Called by the layers for each role; returns AbcAttention for the roles in ``specs``, else None."""
 
-    def __init__(self, specs, chunk_size: int, linformer_max_len: int):
+    def __init__(self, specs, chunk_size: int, linformer_max_len: Optional[int]):
+        check(linformer_max_len is None or linformer_max_len >= 1,
+              f"--abc-linformer-max-len must be >= 1, got {linformer_max_len}")
         self.specs, self.chunk_size, self.linformer_max_len = specs, chunk_size, linformer_max_len
 
     @classmethod
@@ -63,9 +69,17 @@ class AbcAttentionBuilder:
                 control=str(getattr(args, f"abc_{role}_control")),
                 flag=f"--abc-{role}",
             )
-            for role in parse_roles(args.abc_roles, "--abc-roles")
+            for role in transformer_roles(args.abc_roles, "--abc-roles", args)
         }
         return cls(specs, args.abc_chunk_size, args.abc_linformer_max_len)
+
+    def max_positions(self, side: str) -> Optional[int]:
+        """The longest sequence the ``side`` ("encoder": the source, "decoder": the target) may have, or None:
+        a linformer control accepts --abc-linformer-max-len tokens (the encoder's and the cross role's read the
+        source)."""
+        roles = ("encoder", "cross") if side == "encoder" else ("decoder",)
+        limited = [r for r in roles if r in self.specs and self.specs[r].control == "linformer"]
+        return self.linformer_max_len if limited else None
 
     def __call__(self, role, embed_dim, cfg):
         spec = self.specs.get(role)

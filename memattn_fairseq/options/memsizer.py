@@ -9,9 +9,8 @@ from typing import Dict
 
 from fairseq.dataclass import FairseqDataclass
 
-from ..errors import check
 from ..modules.memsizer_attention import MemSizerAttention
-from .roles import parse_roles
+from .roles import transformer_roles
 
 
 @dataclass
@@ -67,12 +66,7 @@ class MemSizerAttentionBuilder:
 
     @classmethod
     def for_translation(cls, args):
-        roles = parse_roles(args.memsizer_roles, "--memsizer-roles")
-        check(roles, "--memsizer-roles names no role; use fairseq's transformer for an all-softmax model")
-        check("cross" not in roles or not getattr(args, "no_cross_attention", False),
-              "--memsizer-roles includes cross, but --no-cross-attention removes cross-attention")
-        check("decoder" not in roles or not getattr(args, "cross_self_attention", False),
-              "--cross-self-attention is incompatible with MemSizer decoder self-attention (--memsizer-roles decoder)")
+        roles = transformer_roles(args.memsizer_roles, "--memsizer-roles", args)
         slots = {role: (getattr(args, f"memsizer_{role}_slots"), f"--memsizer-{role}") for role in roles}
         return cls(slots, args.memsizer_chunk_size, args.memsizer_q_init_scale, args.memsizer_kv_init_scale)
 

@@ -21,6 +21,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from ..checkpointing.atomic_write import write_atomically
+from ..checkpointing.reading import read_checkpoint
 from ..errors import ConfigError, check
 
 PATTERNS = {
@@ -46,14 +48,8 @@ def last_checkpoints(directory: str, count: int, by: str, upper_bound: Optional[
 
 def load_checkpoint(path: str) -> dict:
     """A checkpoint on the CPU, read under torch's default ``weights_only`` rules (the plugin allows fairseq's
-    types)."""
-    check(os.path.isfile(path), f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu")
-    except Exception as exc:  # unpickling and zip errors: name the file, not torch's internals
-        raise ConfigError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
-    check(isinstance(state, dict) and isinstance(state.get("model"), dict), f"{path} is not a fairseq checkpoint")
-    return state
+    types); a damaged file is a one-line error naming it and what is wrong."""
+    return read_checkpoint(path)
 
 
 def num_updates(state: dict) -> int:
@@ -136,9 +132,7 @@ def main(argv=None) -> None:
     averaged = average_checkpoints(paths)
     out_dir = os.path.dirname(os.path.abspath(args.output))
     os.makedirs(out_dir, exist_ok=True)
-    partial = args.output + ".partial"
-    torch.save(averaged, partial)
-    os.replace(partial, args.output)  # never leave a truncated checkpoint under the final name
+    write_atomically(args.output, lambda f: torch.save(averaged, f))  # never a truncated file under the final name
     print("\n".join(paths))  # stdout: the averaged checkpoints, one a line, for scripts to record
     print(f"averaged {len(paths)} checkpoints ({', '.join(os.path.basename(p) for p in paths)}) "
           f"into {args.output} (config and step count of the newest: {num_updates(averaged)} updates)", file=sys.stderr)

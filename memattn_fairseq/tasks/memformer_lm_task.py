@@ -12,11 +12,13 @@ fairseq-eval-lm therefore report the stateful perplexity of the whole stream. On
 checkpoint the training streams continue from the memory saved with it (see modules/memformer_state.py).
 
 Training: ``--memformer-backprop mrbp`` (default) or ``full`` (keeps every segment's graph; a reference).
-Generation: fairseq-interactive continues prompts of any length with memory carried across segments
-(scripts/memformer_generate.py streams any number of tokens in constant memory).
+Generation: fairseq-interactive continues prompts of any length with memory carried across segments;
+--max-len-b and --min-len count the tokens generated after the prompt (scripts/memformer_generate.py streams any
+number of tokens in constant memory).
 """
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -30,6 +32,7 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II
 
 from ..errors import check
+from ..input_errors import eval_context_window
 from ..models.memformer_lm import MemformerLanguageModel
 from ..modules.memformer_decoder import MemformerDecoder
 from ..training.memformer_mrbp import MODES, find_memformer, recurrent_train_step
@@ -37,6 +40,27 @@ from .memformer_stream_data import PromptDataset, StreamBlocks
 
 logger = logging.getLogger(__name__)
 DEFAULT_HORIZON = 4  # segments per batch row when --tokens-per-sample is not given (the paper's Table 3 setting)
+
+
+def context_window_refusal(window: int) -> str:
+    return (f"--context-window={window} is not used by --task memformer_lm: the memory carries the context across "
+            f"blocks; drop the flag")
+
+
+@contextmanager
+def lengths_after(generator, prompt_length: int):
+    """fairseq's generator counts --max-len-b and --min-len from the first token, prompt included, which would
+    leave a prompt as long as --max-len-b without a continuation; a Memformer continues prompts of any length, so
+    here both count the tokens after the prompt."""
+    if not hasattr(generator, "max_len_b"):  # a scorer, not a sequence generator
+        yield
+        return
+    saved = generator.max_len_b, generator.min_len
+    generator.max_len_b, generator.min_len = saved[0] + prompt_length, saved[1] + prompt_length
+    try:
+        yield
+    finally:
+        generator.max_len_b, generator.min_len = saved
 
 
 @dataclass
@@ -74,6 +98,8 @@ class MemformerLMTask(FairseqTask):
 
     @classmethod
     def setup_task(cls, cfg: MemformerLMConfig, **kwargs):
+        window = eval_context_window(cfg)  # before the block checks: fairseq-eval-lm shrank the block by it
+        check(window == 0, context_window_refusal(window))
         check(cfg.tokens_per_sample >= 0, f"--tokens-per-sample must be >= 1 (or 0: four segments), "
                                           f"got {cfg.tokens_per_sample}")
         paths = utils.split_paths(cfg.data)
@@ -149,8 +175,7 @@ class MemformerLMTask(FairseqTask):
 
     def eval_lm_dataloader(self, dataset, max_tokens=None, batch_size=None, max_positions=None, num_shards=1,
                            shard_id=0, num_workers=1, data_buffer_size=10, context_window=0):
-        check(context_window == 0, "--context-window is not used by --task memformer_lm: the memory carries the "
-                                   "context across blocks; drop the flag")
+        check(context_window == 0, context_window_refusal(context_window))
         return self.get_batch_iterator(dataset, num_workers=num_workers, data_buffer_size=data_buffer_size) \
             .next_epoch_itr(shuffle=False)
 
@@ -173,10 +198,13 @@ class MemformerLMTask(FairseqTask):
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
         check(constraints is None, "--constraints is not supported by --task memformer_lm")
         with torch.no_grad():
-            prompt = sample.get("target", sample["net_input"]["src_tokens"])  # interactive keeps src_tokens only
+            prompt = sample["net_input"]["src_tokens"][:, 1:]  # eos, then the prompt (PromptDataset)
             if prefix_tokens is None and prompt.numel():
                 prefix_tokens = prompt  # forced after eos, then continued
-            return generator.generate(models, sample, prefix_tokens=prefix_tokens, bos_token=self.dictionary.eos())
+            forced = 0 if prefix_tokens is None else int(prefix_tokens.ne(self.dictionary.pad()).sum(dim=1).max())
+            with lengths_after(generator, forced):
+                return generator.generate(models, sample, prefix_tokens=prefix_tokens,
+                                          bos_token=self.dictionary.eos())
 
     @property
     def source_dictionary(self):

@@ -142,7 +142,7 @@ def test_hydra_train_lm_and_translation(trained, tmp_path):
 # (tests/models/test_memsizer_models.py), since each CLI run here is mostly interpreter start-up
 BAD_FLAGS = [
     ("lm", ["--memsizer-slots", "0"], "--memsizer-slots must be an integer >= 1"),
-    ("mt", ["--no-cross-attention"], "--memsizer-roles includes cross, but --no-cross-attention"),
+    ("mt", ["--no-cross-attention"], "--no-cross-attention removes cross-attention, but --memsizer-roles"),
 ]
 
 
