@@ -74,7 +74,8 @@ def stand_in(downloads: Path) -> None:
     """A tiny linux-doc package of a few documents from the embedded corpus (the --smoke stand-in)."""
     corpus = (Path(__file__).resolve().parents[2] / "data" / "pydoc-topics" / "train.txt").read_text().splitlines()
     files = {f"usr/share/doc/{PACKAGE}/Documentation/topic{i}/index.rst.gz":
-             f"Topic {i}\n========\n\n" + "\n\n".join(corpus[i * 2:(i + 1) * 2]) for i in range(600)}
+             f"Topic {i}\n========\n\n" + "\n\n".join(corpus[(i * 8 + j) % len(corpus)] for j in range(8))
+             for i in range(600)}
     debian_packages.build_stand_in(PACKAGE, "0.smoke", files, downloads)
 
 
