@@ -30,6 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sweeps", default="core", help="comma list of sweeps, or 'all' (lm: %s; mt: %s)" % (
         ", ".join(SWEEPS["lm"]), ", ".join(SWEEPS["mt"])))
     parser.add_argument("--seeds", default="1,2,3", help="comma list of seeds (default 1,2,3)")
+    parser.add_argument("--models", help="comma list of the sweeps' models to run (default: all; e.g. to share a "
+                                         "study between processes or machines, each with its own models)")
     parser.add_argument("--size", choices=("tiny", "cpu", "gpu"), default="cpu",
                         help="model size and budget (default cpu; tiny is for tests)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -50,6 +52,13 @@ def plan(args) -> tuple:
     sweeps = {name: SWEEPS[args.task][name] for name in names}
     variants = VARIANTS[args.task]
     pairs = list(dict.fromkeys(pair for pairs in sweeps.values() for pair in pairs))
+    if args.models:
+        wanted = [m.strip() for m in args.models.split(",")]
+        for name in wanted:
+            check(any(name == n for n, _ in pairs), f"--models: {name!r} is in none of the sweeps "
+                                                    f"{', '.join(sweeps)}; choose from "
+                                                    f"{', '.join(dict.fromkeys(n for n, _ in pairs))}")
+        pairs = [pair for pair in pairs if pair[0] in wanted]
     runs = [Run(args.task, variants[name], context, seed) for name, context in pairs for seed in seeds]
     return sweeps, runs
 

@@ -84,6 +84,9 @@ def test_lm_study_runs_resumes_and_reports(corpora, tmp_path):
     listed = module("memattn_fairseq.study", "lm", lm, "--sweeps", "memformer_memory", "--seeds", "1",
                     "--size", "tiny", "--out", out, "--list").stdout.split("\n")
     assert "memformer-c512-s1 to run" in listed and "memformer_nomem-c512-s1 to run" in listed
+    only = module("memattn_fairseq.study", "lm", lm, "--sweeps", "memformer_memory", "--seeds", "1,2", "--models",
+                  "memformer", "--size", "tiny", "--out", out, "--list").stdout.split()
+    assert only == ["memformer-c512-s1", "to", "run", "memformer-c512-s2", "to", "run"]
 
     module("memattn_fairseq.study", "lm", lm, "--sweeps", "memformer_memory", "--seeds", "1", "--size", "tiny",
            "--out", out)
@@ -123,3 +126,5 @@ def test_bad_sweep_is_one_line(corpora, tmp_path):
     lm, _ = corpora
     proc = module("memattn_fairseq.study", "lm", lm, "--sweeps", "core,slots", "--out", tmp_path, check=False)
     assert_one_line_error(proc, "--sweeps", "'slots'")
+    proc = module("memattn_fairseq.study", "lm", lm, "--models", "abc_mlp8", "--out", tmp_path, check=False)
+    assert_one_line_error(proc, "--models", "'abc_mlp8'", "abc_mlp64")
