@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+import struct
 from pathlib import Path
 
 from . import debian_packages, text_sentencepiece
@@ -108,8 +109,6 @@ def stand_in(downloads: Path) -> None:
 
 def _mo_bytes(pairs: dict) -> bytes:
     """A GNU .mo catalogue of ``pairs`` (header entry included), in the format gettext reads."""
-    import struct
-
     entries = sorted({"": "Content-Type: text/plain; charset=UTF-8\n", **pairs}.items())
     ids, strs = b"", b""
     id_offsets, str_offsets = [], []

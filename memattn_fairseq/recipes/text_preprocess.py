@@ -10,13 +10,19 @@ from ..errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+def fairseq_tool(name: str) -> str:
+    """The path of a fairseq console script (``fairseq-train``, ...) of this environment: the venv's, even when it
+    is not on PATH."""
+    local = Path(sys.executable).with_name(name)
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        raise ConfigError(f"{name} not found: install fairseq (bash scripts/setup_env.sh)")
+    return found
+
+
 def fairseq_preprocess(*args) -> None:
     """``fairseq-preprocess ARGS``; its log streams through, a failure ends in a one-line error."""
-    local = Path(sys.executable).with_name("fairseq-preprocess")  # the venv's, even when it is not on PATH
-    exe = str(local) if local.exists() else shutil.which("fairseq-preprocess")
-    if exe is None:
-        raise ConfigError("fairseq-preprocess not found: install fairseq (bash scripts/setup_env.sh)")
-    command = [exe, *map(str, args)]
+    command = [fairseq_tool("fairseq-preprocess"), *map(str, args)]
     log.info("running %s", " ".join(command))
     result = subprocess.run(command)
     if result.returncode != 0:

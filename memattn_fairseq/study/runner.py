@@ -10,9 +10,7 @@ checkpoints carry across restarts).
 """
 import json
 import re
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -20,6 +18,7 @@ from typing import Callable, List, Optional
 from ..errors import ConfigError
 from ..recipes.bleu import sacre_bleu
 from ..recipes.generation_log import parse_generate
+from ..recipes.text_preprocess import fairseq_tool
 from .budgets import Budget
 from .variants import Variant
 
@@ -47,15 +46,6 @@ class Run:
     @property
     def memformer(self) -> bool:
         return "memformer_lm" in self.variant.flags
-
-
-def fairseq_tool(name: str) -> str:
-    """The path of a fairseq console script of this environment (the venv's, even when it is not on PATH)."""
-    local = Path(sys.executable).with_name(name)
-    found = str(local) if local.exists() else shutil.which(name)
-    if found is None:
-        raise ConfigError(f"{name} not found: install fairseq (bash scripts/setup_env.sh)")
-    return found
 
 
 def train_command(run: Run, data: Path, budget: Budget, save_dir: Path, device: str) -> List[str]:
