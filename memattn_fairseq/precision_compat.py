@@ -9,11 +9,12 @@
 
 Both adjustments are made on the run's config just before ``call_main`` starts it, and logged.
 """
-import functools
 import importlib.util
 import logging
 
 from fairseq.distributed import utils as distributed_utils
+
+from .fairseq_patch import wrap_once
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +30,9 @@ def _adjust(cfg) -> None:
 
 
 def half_precision_anywhere() -> None:
-    original = distributed_utils.call_main
-    if getattr(original, "adjusts_half_precision", False):
-        return
-
-    @functools.wraps(original)
-    def call_main(cfg, main, **kwargs):
-        _adjust(cfg)
-        return original(cfg, main, **kwargs)
-
-    call_main.adjusts_half_precision = True
-    distributed_utils.call_main = call_main
+    @wrap_once(distributed_utils, "call_main", "adjusts_half_precision")
+    def wrap(original):
+        def call_main(cfg, main, **kwargs):
+            _adjust(cfg)
+            return original(cfg, main, **kwargs)
+        return call_main

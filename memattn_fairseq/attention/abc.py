@@ -21,7 +21,7 @@ Quadratic references for the tests live in ``abc_reference.py``.
 - ``window``: first-in-first-out slots holding the last N tokens (sliding-window attention); causal only.
 """
 import math
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn as nn

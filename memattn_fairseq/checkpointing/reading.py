@@ -13,6 +13,7 @@ import torch
 from fairseq import checkpoint_utils
 
 from ..errors import ConfigError, root_config_error
+from ..fairseq_patch import wrap_once
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
 PICKLE_MAGIC = b"\x80"  # the legacy format starts with a pickle
@@ -79,24 +80,19 @@ def read_checkpoint(path: str) -> dict:
 
 
 def readable_checkpoint_errors() -> None:
-    original = checkpoint_utils.load_checkpoint_to_cpu
-    if getattr(original, "names_the_file", False):
-        return
-
-    @functools.wraps(original)
-    def load_checkpoint_to_cpu(path, arg_overrides=None, load_on_all_ranks=False):
-        try:
-            return original(path, arg_overrides, load_on_all_ranks)
-        except Exception as exc:
-            if root_config_error(exc) is not None or not os.path.exists(path):
-                raise  # remote paths (PathManager) keep fairseq's own errors
-            why = failure(path)
-            if why is None:
-                raise  # the file is fine: the error is about something else
-            raise ConfigError(f"checkpoint {path} {why}") from None
-
-    load_checkpoint_to_cpu.names_the_file = True
-    checkpoint_utils.load_checkpoint_to_cpu = load_checkpoint_to_cpu
+    @wrap_once(checkpoint_utils, "load_checkpoint_to_cpu", "names_the_file")
+    def wrap(original):
+        def load_checkpoint_to_cpu(path, arg_overrides=None, load_on_all_ranks=False):
+            try:
+                return original(path, arg_overrides, load_on_all_ranks)
+            except Exception as exc:
+                if root_config_error(exc) is not None or not os.path.exists(path):
+                    raise  # remote paths (PathManager) keep fairseq's own errors
+                why = failure(path)
+                if why is None:
+                    raise  # the file is fine: the error is about something else
+                raise ConfigError(f"checkpoint {path} {why}") from None
+        return load_checkpoint_to_cpu
 
     original_ensemble = checkpoint_utils.load_model_ensemble_and_task
 

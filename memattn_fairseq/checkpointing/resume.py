@@ -7,7 +7,6 @@ killed after writing ``checkpoint_<epoch>_<updates>.pt`` but before copying it t
 checkpoint that loads is copied over it, a one-line warning says so, and training continues from there. With none
 that loads, a one-line error names the file. In data-parallel training rank 0 decides and the others wait for it.
 """
-import functools
 import logging
 import os
 import re
@@ -18,6 +17,7 @@ from fairseq.distributed import utils as distributed_utils
 from fairseq.file_io import PathManager
 
 from ..errors import ConfigError
+from ..fairseq_patch import wrap_once
 from .atomic_write import copy_atomically
 from .reading import failure
 
@@ -85,14 +85,9 @@ def prepare_resume(cfg, trainer) -> None:
 
 
 def resume_from_newest_checkpoint() -> None:
-    original = checkpoint_utils.load_checkpoint
-    if getattr(original, "resumes_from_newest", False):
-        return
-
-    @functools.wraps(original)
-    def load_checkpoint(cfg, trainer, **passthrough_args):
-        prepare_resume(cfg, trainer)
-        return original(cfg, trainer, **passthrough_args)
-
-    load_checkpoint.resumes_from_newest = True
-    checkpoint_utils.load_checkpoint = load_checkpoint
+    @wrap_once(checkpoint_utils, "load_checkpoint", "resumes_from_newest")
+    def wrap(original):
+        def load_checkpoint(cfg, trainer, **passthrough_args):
+            prepare_resume(cfg, trainer)
+            return original(cfg, trainer, **passthrough_args)
+        return load_checkpoint

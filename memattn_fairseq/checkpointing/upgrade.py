@@ -2,10 +2,11 @@
 
 - ``abc_linformer_max_len``: 0 once meant "the role's maximum positions"; that is now None, and 0 is refused.
 """
-import functools
 
 from fairseq import checkpoint_utils
 from omegaconf import OmegaConf, open_dict
+
+from ..fairseq_patch import wrap_once
 
 
 def _model_configs(state: dict):
@@ -28,13 +29,8 @@ def upgrade_plugin_options(state: dict) -> dict:
 
 
 def upgrade_plugin_checkpoints() -> None:
-    original = checkpoint_utils.load_checkpoint_to_cpu
-    if getattr(original, "upgrades_plugin_options", False):
-        return
-
-    @functools.wraps(original)
-    def load_checkpoint_to_cpu(path, arg_overrides=None, load_on_all_ranks=False):
-        return upgrade_plugin_options(original(path, arg_overrides, load_on_all_ranks))
-
-    load_checkpoint_to_cpu.upgrades_plugin_options = True
-    checkpoint_utils.load_checkpoint_to_cpu = load_checkpoint_to_cpu
+    @wrap_once(checkpoint_utils, "load_checkpoint_to_cpu", "upgrades_plugin_options")
+    def wrap(original):
+        def load_checkpoint_to_cpu(path, arg_overrides=None, load_on_all_ranks=False):
+            return upgrade_plugin_options(original(path, arg_overrides, load_on_all_ranks))
+        return load_checkpoint_to_cpu

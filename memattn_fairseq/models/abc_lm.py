@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer_lm import (
     TransformerLanguageModelConfig,
-    base_lm_architecture,
     transformer_lm_baevski_wiki103,
     transformer_lm_big,
 )

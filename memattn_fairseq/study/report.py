@@ -60,9 +60,8 @@ def sweep_table(task: str, sweep: str, pairs, variants: dict, results: List[dict
     for variant_name, context in pairs:
         runs = groups.get((variant_name, context), [])
         baseline = groups.get((next(n for n, v in variants.items() if v.baseline), context), [])
-        means = {k: statistics.mean([r[k] for r in rs]) if rs else None
-                 for k, rs in (("valid", runs), ("test", runs))}
-        base = {k: statistics.mean([r[k] for r in baseline]) if baseline else None for k in ("valid", "test")}
+        means, base = ({k: statistics.mean(r[k] for r in rs) if rs else None for k in ("valid", "test")}
+                       for rs in (runs, baseline))
         params = f"{runs[0]['params']:,}" if runs and runs[0]["params"] else "n/a"
         walls = [r["wall"] for r in runs if r["wall"] is not None]
         wall = f"{statistics.mean(walls):.0f}" if walls else "n/a"
