@@ -1,10 +1,14 @@
 """One-line errors for bad configuration or input.
 
 Every check in the plugin raises :class:`ConfigError` with a message that names the flag or value at fault.
+Modules and the math know nothing of flags: they raise :class:`ParameterError`, naming their own parameter, and the
+options layer (``options/flags.py``) builds them inside :func:`flags_named`, which names the flag instead.
 :func:`install_excepthook` makes an uncaught ``ConfigError`` print as a single ``error:`` line (exit status 2)
 instead of a traceback through fairseq's internals; other exceptions are untouched.
 """
 import sys
+from contextlib import contextmanager
+from typing import Dict
 
 
 class ConfigError(ValueError):
@@ -14,6 +18,32 @@ class ConfigError(ValueError):
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+class ParameterError(ConfigError):
+    """A bad value of a module's parameter ``name``; ``template`` holds ``{name}`` where the name goes."""
+
+    def __init__(self, name: str, template: str):
+        super().__init__(template.format(name=name))
+        self.name, self.template = name, template
+
+    def named(self, names: Dict[str, str]) -> ConfigError:
+        return ConfigError(self.template.format(name=names.get(self.name, self.name)))
+
+
+def check_parameter(condition: bool, name: str, template: str) -> None:
+    """``check`` for a module's parameter: ``check_parameter(n >= 1, "num_slots", "{name} must be >= 1")``."""
+    if not condition:
+        raise ParameterError(name, template)
+
+
+@contextmanager
+def flags_named(names: Dict[str, str]):
+    """Inside, a ParameterError of a parameter in ``names`` (parameter -> flag) becomes a ConfigError naming the flag."""
+    try:
+        yield
+    except ParameterError as error:
+        raise error.named(names) from None
 
 
 def root_config_error(exc: BaseException):

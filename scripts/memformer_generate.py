@@ -58,6 +58,7 @@ def main(argv=None):
     from fairseq import checkpoint_utils, utils
 
     utils.import_user_module(argparse.Namespace(user_dir=args.user_dir))
+    from memattn_fairseq.modules.incremental_state import state_bytes
     from memattn_fairseq.modules.memformer_decoder import MemformerDecoder
 
     torch.manual_seed(args.seed)
@@ -82,7 +83,7 @@ def main(argv=None):
     segment, line = model.decoder.segment_length, []
     for step in range(args.num_tokens):
         if args.report_state and step % segment == 0:
-            print(f"state bytes: {model.decoder.state_bytes(state)}", file=sys.stderr)
+            print(f"state bytes: {state_bytes(state)}", file=sys.stderr)
         token = next_token(logits, args)
         symbol = token.item()
         if symbol == dictionary.eos():

@@ -5,7 +5,7 @@
 # decoding. Idempotent: a second run reuses the environment, the binarised data and finished checkpoints.
 #
 #   bash scripts/quickstart.sh                 # all models, QUICKSTART_UPDATES updates each (default 300)
-#   MODELS="transformer_lm abc_lm" bash scripts/quickstart.sh
+#   MODELS="transformer abc_mlp" bash scripts/quickstart.sh   # names from memattn_fairseq/model_list.py
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup_env.sh"
@@ -21,16 +21,9 @@ say() { printf '\n[quickstart] %s\n' "$*"; }
 # the screen; its progress bar goes to stderr, so a terminal shows it (a log or CI gets plain lines instead)
 progress() { grep --line-buffered -E '\| (train_inner|valid) \||valid on|Error|error:' || true; }
 
-registered() {  # the model list: every plugin LM this checkout registers, after the softmax baseline
-  python - <<'EOF'
-import memattn_fairseq  # noqa: F401
-from fairseq.models import ARCH_MODEL_REGISTRY
-wanted = ["transformer_lm", "abc_lm", "abc_lm_linformer", "abc_lm_window", "memsizer_lm", "memformer_lm"]
-known = set(ARCH_MODEL_REGISTRY)
-print(" ".join(m for m in wanted if m in known or m.startswith("abc_lm_")))
-EOF
-}
-models="${MODELS:-$(registered 2>/dev/null | tail -1)}"
+model_list() { python memattn_fairseq/model_list.py "$@"; }  # the models every tool knows
+models="${MODELS:-$(model_list names lm)}"
+for model in $models; do model_list flags "$model" >/dev/null || exit 2; done  # an unknown name: one line, stop
 
 if [ ! -f "$data/dict.txt" ]; then
   say "binarising data/pydoc-topics into $data"
@@ -44,18 +37,6 @@ optim=(--optimizer adam --adam-betas '(0.9,0.98)' --lr 0.002 --lr-scheduler inve
        --clip-norm 1.0 --max-tokens 2048 --tokens-per-sample 128 --max-update "$updates" --cpu --seed 1
        --log-interval 50 --no-epoch-checkpoints --num-workers 0)
 
-model_flags() {  # arch and flags of each quickstart model
-  case "$1" in
-    transformer_lm) echo "--task language_modeling --arch transformer_lm" ;;
-    abc_lm) echo "--task language_modeling --arch abc_lm --abc-slots 32 --abc-control mlp" ;;
-    abc_lm_linformer) echo "--task language_modeling --arch abc_lm --abc-slots 32 --abc-control linformer" ;;
-    abc_lm_window) echo "--task language_modeling --arch abc_lm --abc-slots 32 --abc-control window" ;;
-    memsizer_lm) echo "--task language_modeling --arch memsizer_lm --memsizer-slots 32" ;;
-    memformer_lm) echo "--task memformer_lm --arch memformer_lm_small" ;;
-    *) echo "unknown quickstart model $1" >&2; return 2 ;;
-  esac
-}
-
 mkdir -p "$work/checkpoints"
 declare -A valid_ppl test_ppl params
 for model in $models; do
@@ -65,21 +46,21 @@ for model in $models; do
   else
     say "training $model ($updates updates on the CPU) -> $save"
     # shellcheck disable=SC2046
-    fairseq-train "$data" --user-dir memattn_fairseq $(model_flags "$model") "${size[@]}" "${optim[@]}" \
+    fairseq-train "$data" --user-dir memattn_fairseq $(model_list flags "$model" --slots 32) "${size[@]}" "${optim[@]}" \
       --save-dir "$save" | tee "$save.train.log" | progress
   fi
   params[$model]=$(grep -oE 'shared model params: [0-9,]+' "$save.train.log" | tail -1 | grep -oE '[0-9,]+$' || echo "?")
   for split in valid test; do
     # shellcheck disable=SC2046
     ppl=$(fairseq-eval-lm "$data" --user-dir memattn_fairseq --path "$save/checkpoint_best.pt" --gen-subset "$split" \
-            --tokens-per-sample 128 --max-tokens 2048 --cpu $( [ "$model" = memformer_lm ] && echo "--task memformer_lm --batch-size 1" ) \
+            --tokens-per-sample 128 --max-tokens 2048 --cpu $(model_list eval-flags "$model") \
             2>&1 | grep -oE 'Perplexity: [0-9.]+' | grep -oE '[0-9.]+$' || echo "n/a")
     if [ "$split" = valid ]; then valid_ppl[$model]=$ppl; else test_ppl[$model]=$ppl; fi
   done
 done
 
 say "perplexity after $updates updates (2 decoder layers x 128, 128-token blocks, same data, same optimiser)"
-echo "Softmax, ABC and MemSizer LMs score each 128-token block on its own; memformer_lm carries its memory across"
+echo "Every model but memformer scores each 128-token block on its own; memformer carries its memory across"
 echo "blocks, over the whole split as one stream (its encoder adds 1 layer)."
 printf '\n| %-18s | %10s | %10s | %10s |\n|%s|%s|%s|%s|\n' model params "valid ppl" "test ppl" \
   "--------------------" "------------" "------------" "------------"
@@ -88,7 +69,7 @@ for model in $models; do
 done
 
 prompt="${QUICKSTART_PROMPT:-The assert statement}"
-generator="${QUICKSTART_GENERATOR:-abc_lm}"
+generator="${QUICKSTART_GENERATOR:-abc_mlp}"
 if [ -f "$work/checkpoints/$generator/checkpoint_best.pt" ]; then
   say "continuing \"$prompt\" with $generator (beam 4, incremental decoding: constant-size state per layer)"
   echo "$prompt" | fairseq-interactive "$data" --task language_modeling --user-dir memattn_fairseq \

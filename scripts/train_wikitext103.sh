@@ -3,7 +3,8 @@
 #
 #   bash scripts/train_wikitext103.sh MODEL [--smoke] [--data DIR] [--save-dir DIR] [--nproc N] [-- OVERRIDES...]
 #
-#   MODEL        transformer | abc_mlp | abc_linformer | abc_window | memsizer | memformer
+#   MODEL        transformer | abc_mlp | abc_linformer | abc_window | memsizer | memformer: a language model of
+#                memattn_fairseq/model_list.py that has a config in configs/wikitext103/
 #   --data       binarised WikiText-103 (default data-bin/wikitext-103; smoke: runs/smoke/data-bin/wikitext-103)
 #   --save-dir   checkpoints (default checkpoints/wikitext103/MODEL; smoke: runs/smoke/checkpoints/wikitext103/MODEL)
 #   --nproc N    train in N CPU processes: fairseq's own distributed training (gloo), one process per rank

@@ -3,7 +3,8 @@
 #
 #   bash scripts/train_wmt_en_de.sh MODEL [--smoke] [--data DIR] [--save-dir DIR] [--nproc N] [-- OVERRIDES...]
 #
-#   MODEL        transformer_base | transformer_big | abc_base | abc_big | memsizer_base | memsizer_big
+#   MODEL        transformer_base | transformer_big | abc_base | abc_big | memsizer_base | memsizer_big: a translation
+#                model of memattn_fairseq/model_list.py, at size _base or _big, that has a config here
 #   --data       binarised WMT EN-DE (default data-bin/wmt16_en_de; smoke: runs/smoke/data-bin/wmt16_en_de)
 #   --save-dir   checkpoints (default checkpoints/wmt_en_de/MODEL; smoke: runs/smoke/checkpoints/wmt_en_de/MODEL)
 #   --nproc N    train in N CPU processes: fairseq's own distributed training (gloo), one process per rank

@@ -25,10 +25,9 @@ from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import check
-from .precision import at_least_fp32
+from .ops import at_least_fp32, chunks, exclusive_cumsum, unchunk
 
 State = Dict[str, torch.Tensor]
 Dropout = Callable[[torch.Tensor], torch.Tensor]
@@ -47,21 +46,6 @@ def read_slots(q, k_mem, v_mem, slot_mask=None, dropout: Optional[Dropout] = Non
     if dropout is not None:
         probs = dropout(probs)
     return probs @ v_mem  # [B,H,T,D]
-
-
-def _chunks(t: torch.Tensor, size: int, fill: float = 0.0) -> torch.Tensor:
-    """[B,H,T,X] (or [T,X]) -> [B,H,K,C,X] (or [K,C,X]): K = ceil(T / C) chunks, padded at the end with ``fill``."""
-    extra = -t.shape[-2] % size
-    if extra:
-        t = F.pad(t, (0, 0, 0, extra), value=fill)
-    return t.unflatten(-2, (-1, size))
-
-
-def _exclusive_cumsum(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sum over the chunks before each chunk: [x0, x1, x2] -> [0, x0, x0 + x1].
-    (Not cumsum - x: later chunks can be e^60 times larger than earlier ones, and the difference would cancel.)"""
-    shifted = torch.cat([torch.zeros_like(t.narrow(dim, 0, 1)), t.narrow(dim, 0, t.shape[dim] - 1)], dim)
-    return torch.cumsum(shifted, dim)
 
 
 def _chunked_causal(q, k, v, write, k_start, v_start, rescale=None, dropout=None):
@@ -110,11 +94,6 @@ def _chunk_normalisers(logits: torch.Tensor, log_norm: torch.Tensor):
     write = torch.exp(logits - z_end.unsqueeze(-2))
     rescale = torch.exp((z_end.unsqueeze(-2) - z).clamp(max=cap))
     return write, rescale, z_end
-
-
-def _unchunk(t: torch.Tensor, length: int) -> torch.Tensor:
-    """[B,H,K,C,D] -> [B,H,T,D], dropping the end padding."""
-    return t.flatten(-3, -2)[..., :length, :]
 
 
 BLOCK_TOKENS = 1024  # long sequences run block by block, carrying the state, so the chunk tensors stay cache-sized
@@ -180,7 +159,7 @@ class MlpControl(nn.Module):
         """One block of the causal form: q, k, v [B,H,T,D]; logits [B,H,T,N]; memory and log_norm as in the state.
         Returns (out [B,H,T,D], k_mem, v_mem, log_norm) with the memory after the block."""
         length = q.shape[-2]
-        logits = _chunks(logits, chunk_size, PAD_LOGIT)  # [B,H,K,C,N]; end padding adds no mass
+        logits = chunks(logits, chunk_size, PAD_LOGIT)  # [B,H,K,C,N]; end padding adds no mass
         write, rescale, z_end = _chunk_normalisers(logits, log_norm)
         # Memory at each chunk start, kept on the scale of the final normaliser r (so the chunk contributions
         # simply add up), then moved to the scale of its chunk's end, where ``write`` lives:
@@ -190,15 +169,15 @@ class MlpControl(nn.Module):
         to_final = torch.exp(z_end - final_norm.unsqueeze(2)).unsqueeze(-1)  # Z_end_c / Z_r <= 1, [B,H,K,N,1]
         from_final = torch.exp((final_norm.unsqueeze(2) - z_end).clamp(max=cap)).unsqueeze(-1)  # >= 1
         initial = torch.exp(log_norm - final_norm).unsqueeze(-1).unsqueeze(2)  # [B,H,1,N,1], 0 before any token
-        qc, kc, vc = (_chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
+        qc, kc, vc = (chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
         k_added = (write.transpose(-1, -2) @ kc) * to_final  # [B,H,K,N,D]
         v_added = (write.transpose(-1, -2) @ vc) * to_final
-        k_scaled = k_mem.unsqueeze(2) * initial + _exclusive_cumsum(k_added, dim=2)
-        v_scaled = v_mem.unsqueeze(2) * initial + _exclusive_cumsum(v_added, dim=2)
+        k_scaled = k_mem.unsqueeze(2) * initial + exclusive_cumsum(k_added, dim=2)
+        v_scaled = v_mem.unsqueeze(2) * initial + exclusive_cumsum(v_added, dim=2)
         out = _chunked_causal(qc, kc, vc, write, k_scaled * from_final, v_scaled * from_final, rescale, dropout)
         k_mem = k_scaled[:, :, -1] + k_added[:, :, -1]  # normalised by Z at the end
         v_mem = v_scaled[:, :, -1] + v_added[:, :, -1]
-        return _unchunk(out, length), k_mem, v_mem, final_norm
+        return unchunk(out, length), k_mem, v_mem, final_norm
 
 
     @staticmethod
@@ -227,14 +206,14 @@ class LinformerControl(nn.Module):
         self.position_weights = nn.Parameter(torch.empty(max_positions, num_slots))  # E^T, [P, N]
         nn.init.xavier_uniform_(self.position_weights, gain=2 ** -0.5)
 
-    def weights(self, positions: torch.Tensor, flag: str = "--abc-linformer-max-len") -> torch.Tensor:
+    def weights(self, positions: torch.Tensor) -> torch.Tensor:
         """positions (any shape, long) -> E^T rows [..., N] in fp32."""
         if positions.numel():
             longest = int(positions.max()) + 1
             check(
                 longest <= self.max_positions,
                 f"sequence length {longest} exceeds the Linformer control's maximum length "
-                f"{self.max_positions} ({flag})",
+                f"{self.max_positions} (max_positions)",
             )
         return at_least_fp32(self.position_weights)[positions]
 
@@ -268,13 +247,13 @@ class LinformerControl(nn.Module):
             v_mem = torch.addcmul(v_mem, write[0, :, None], v)
             out = read_slots(q, k_mem, v_mem, dropout=dropout)
             return out, {"k_mem": k_mem, "v_mem": v_mem, "position": position}
-        qc, kc, vc = (_chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
-        write = _chunks(write, chunk_size)  # [K,C,N], zero rows past the end
+        qc, kc, vc = (chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
+        write = chunks(write, chunk_size)  # [K,C,N], zero rows past the end
         k_added = write.transpose(-1, -2) @ kc  # [B,H,K,N,D]
         v_added = write.transpose(-1, -2) @ vc
-        k_start = k_mem.unsqueeze(2) + _exclusive_cumsum(k_added, dim=2)
-        v_start = v_mem.unsqueeze(2) + _exclusive_cumsum(v_added, dim=2)
-        out = _unchunk(_chunked_causal(qc, kc, vc, write, k_start, v_start, dropout=dropout), length)
+        k_start = k_mem.unsqueeze(2) + exclusive_cumsum(k_added, dim=2)
+        v_start = v_mem.unsqueeze(2) + exclusive_cumsum(v_added, dim=2)
+        out = unchunk(_chunked_causal(qc, kc, vc, write, k_start, v_start, dropout=dropout), length)
         k_mem, v_mem = k_start[:, :, -1] + k_added[:, :, -1], v_start[:, :, -1] + v_added[:, :, -1]
         return out, {"k_mem": k_mem, "v_mem": v_mem, "position": position}
 

@@ -22,9 +22,8 @@ Sums are kept in fp32 (fp64 stays fp64) whatever the model's dtype; plain refere
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
-from .precision import at_least_fp32
+from .ops import at_least_fp32, chunks, exclusive_cumsum
 
 State = Dict[str, torch.Tensor]
 Dropout = Callable[[torch.Tensor], torch.Tensor]
@@ -78,20 +77,6 @@ def empty_state(keys: torch.Tensor, values: torch.Tensor) -> State:
     }
 
 
-def _chunks(t: torch.Tensor, size: int) -> torch.Tensor:
-    """[B,T,X] -> [B,K,c,X], K = ceil(T / c), zero rows appended at the end (they write and read nothing)."""
-    extra = -t.shape[1] % size
-    if extra:
-        t = F.pad(t, (0, 0, 0, extra))
-    return t.unflatten(1, (-1, size))
-
-
-def _exclusive_cumsum(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """[x0, x1, x2] -> [0, x0, x0 + x1] along ``dim``."""
-    shifted = torch.cat([torch.zeros_like(t.narrow(dim, 0, 1)), t.narrow(dim, 0, t.shape[dim] - 1)], dim)
-    return torch.cumsum(shifted, dim)
-
-
 def causal(
     slot_probs: torch.Tensor,
     keys: torch.Tensor,
@@ -114,9 +99,9 @@ def causal(
         return (slot_probs @ total) * scale, {"sum": total, "count": seen[:, -1]}
     length = keys.shape[1]
     size = min(chunk_size, length)
-    probs_c, keys_c, values_c = _chunks(slot_probs, size), _chunks(keys, size), _chunks(values, size)  # [B,K,c,*]
+    probs_c, keys_c, values_c = chunks(slot_probs, size), chunks(keys, size), chunks(values, size)  # [B,K,c,*]
     added = keys_c.transpose(-1, -2) @ values_c  # [B,K,k,C], what each chunk writes
-    start = state["sum"].unsqueeze(1) + _exclusive_cumsum(added, dim=1)  # [B,K,k,C], the sum before each chunk
+    start = state["sum"].unsqueeze(1) + exclusive_cumsum(added, dim=1)  # [B,K,k,C], the sum before each chunk
     future = torch.ones(size, size, dtype=torch.bool, device=keys.device).triu_(1)
     weights = (probs_c @ keys_c.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,K,c,c], a_t . k~_j for j <= t
     out = weights @ values_c + probs_c @ start  # [B,K,c,C]

@@ -18,9 +18,8 @@ import sys
 
 import torch
 
-from .. import model_factory
-from ..training import mrbp_benchmark
-from . import decoding, report, training, zoo
+from .. import model_factory, model_list
+from . import decoding, mrbp, report, training
 from .progress import Progress, planned
 
 DEFAULTS = dict(layers=6, dim=512, heads=8, ffn=2048, vocab=10000, slots=64,
@@ -35,7 +34,7 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (GPU timings synchronise first)")
     parser.add_argument("--out-dir", default="runs/benchmark")
     parser.add_argument("--sections", default="decode_lm,decode_mt,train_lm,mrbp")
-    parser.add_argument("--models", default="", help="comma list of model names to keep (default: all registered)")
+    parser.add_argument("--models", default="", help="comma list of model names to keep (default: every model of memattn_fairseq/model_list.py)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and lengths: checks the harness only")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--batched-prefix-limit", type=int, default=4096,
@@ -73,56 +72,58 @@ def run(args):
     rows = []
     longest = max(ints(args.prefixes) + ints(args.contexts)) + args.warmup + args.repeats + 8
 
-    def build(spec, kind):
+    def build(entry, kind):
+        """The model list's entry at this run's size and slots."""
         extra = dict(max_target_positions=longest, tokens_per_sample=longest, max_source_positions=longest)
-        if spec.arch == "memformer_lm":  # the paper's 4 + 16 layer ratio, the MRBP section's segments
+        options = entry.with_slots(args.slots).options
+        if entry.stream:  # Memformer: the paper's 4 + 16 layer ratio, the MRBP section's segments
             extra = dict(encoder_layers=max(1, args.layers // 4),
-                         memformer_segment_length=mrbp_benchmark.segment_length(args))
-        return model_factory.build(spec.arch, vocab_size=args.vocab, **sizes(args, kind), **extra, **spec.options).to(device)
+                         memformer_segment_length=mrbp.segment_length(args))
+        return model_factory.build(entry.arch, vocab_size=args.vocab, **sizes(args, kind), **{**options, **extra}).to(device)
 
-    lm_specs = [s for s in zoo.lm_specs(args.slots, longest) if not keep or s.name in keep]
-    mt_specs = [s for s in zoo.mt_specs(args.slots) if not keep or s.name in keep]
-    progress = Progress(planned(args, len(lm_specs), len(mt_specs), sections, ints))
+    lm_models = [m for m in model_list.models("lm") if not keep or m.name in keep]
+    mt_models = [m for m in model_list.models("mt") if not keep or m.name in keep]
+    progress = Progress(planned(args, len(lm_models), len(mt_models), sections, ints))
     try:
-        measure_all(args, device, sections, lm_specs, mt_specs, build, progress, rows)
+        measure_all(args, device, sections, lm_models, mt_models, build, progress, rows)
     finally:
         progress.close()
     return rows
 
 
-def measure_all(args, device, sections, lm_specs, mt_specs, build, progress, rows):
+def measure_all(args, device, sections, lm_models, mt_models, build, progress, rows):
     """Every planned measurement, appended to ``rows``; ``progress`` is told as each one starts."""
     if "decode_lm" in sections or "train_lm" in sections:
-        for spec in lm_specs:
-            model = build(spec, "decoder")
+        for entry in lm_models:
+            model = build(entry, "decoder")
             if "decode_lm" in sections:
                 for batch in ints(args.batches):
                     for prefix in ints(args.prefixes):
                         if batch > 1 and prefix > args.batched_prefix_limit:
                             continue
-                        progress(f"decode_lm {spec.name} batch {batch} prefix {prefix}")
-                        measure = decoding.memformer_decoding if spec.arch == "memformer_lm" else decoding.lm_decoding
+                        progress(f"decode_lm {entry.name} batch {batch} prefix {prefix}")
+                        measure = decoding.memformer_decoding if entry.stream else decoding.lm_decoding
                         result = measure(model, batch, prefix, device, args.warmup, args.repeats, args.vocab)
-                        rows.append(dict(section="decode_lm", model=spec.name, batch=batch, length=prefix, **result))
+                        rows.append(dict(section="decode_lm", model=entry.name, batch=batch, length=prefix, **result))
             if "train_lm" in sections:
                 for context in ints(args.contexts):
-                    progress(f"train_lm {spec.name} context {context}")
-                    measure = training.memformer_training if spec.arch == "memformer_lm" else training.lm_training
+                    progress(f"train_lm {entry.name} context {context}")
+                    measure = training.memformer_training if entry.stream else training.lm_training
                     result = measure(model, context, device, max(1, args.warmup // 2), max(2, args.repeats // 3),
                                      args.vocab)
-                    rows.append(dict(section="train_lm", model=spec.name, batch=1, length=context, **result))
+                    rows.append(dict(section="train_lm", model=entry.name, batch=1, length=context, **result))
             del model
     if "decode_mt" in sections:
-        for spec in mt_specs:
-            model = build(spec, "encoder")
+        for entry in mt_models:
+            model = build(entry, "encoder")
             for batch in ints(args.batches):
                 for source in ints(args.sources):
-                    progress(f"decode_mt {spec.name} batch {batch} source {source}")
+                    progress(f"decode_mt {entry.name} batch {batch} source {source}")
                     result = decoding.mt_decoding(model, batch, source, device, args.warmup, args.repeats, args.vocab)
-                    rows.append(dict(section="decode_mt", model=spec.name, batch=batch, length=source, **result))
+                    rows.append(dict(section="decode_mt", model=entry.name, batch=batch, length=source, **result))
             del model
     if "mrbp" in sections:  # Memformer's MRBP against full back-propagation
-        rows += mrbp_benchmark.rows(args, device, ints(args.horizons), progress)
+        rows += mrbp.rows(args, device, ints(args.horizons), progress)
 
 
 def main(argv=None):

@@ -10,7 +10,8 @@ from typing import Dict, Iterator
 import torch
 
 from ..modules.memformer_state import RecurrentState
-from .measure import Spread, seconds_per_call, state_bytes, synchronize
+from ..modules.incremental_state import state_bytes
+from .measure import Spread, seconds_per_call, synchronize
 
 PRIME_BLOCK = 512
 
@@ -97,4 +98,4 @@ def memformer_decoding(model, batch: int, prefix: int, device, warmup: int, repe
         synchronize(device)
         samples.append((time.perf_counter() - start) / segment)
     return {**Spread.of(samples).scaled(1e3).columns("ms_per_token"),
-            "state_bytes": decoder.state_bytes(state) / batch}
+            "state_bytes": state_bytes(state) / batch}

@@ -3,7 +3,7 @@ on CPU and GPU."""
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import torch
 from torch.autograd import DeviceType
@@ -81,13 +81,3 @@ def peak_bytes(fn: Callable[[], None], device: torch.device) -> int:
         synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
     return _cpu_tensor_peak(fn)
-
-
-def state_bytes(incremental_state: Dict[str, Dict[str, Optional[torch.Tensor]]]) -> int:
-    """Bytes of every tensor a decoder keeps between steps (KV caches, compressed memories, counters)."""
-    total = 0
-    for buffer in incremental_state.values():
-        for tensor in (buffer or {}).values():
-            if isinstance(tensor, torch.Tensor):
-                total += tensor.numel() * tensor.element_size()
-    return total

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from fairseq.criterions.cross_entropy import CrossEntropyCriterion
 
-from ..training.memformer_mrbp import block_sample, recurrent_train_step
+from ..tasks.memformer_stream_data import block_sample
+from ..training.memformer_mrbp import recurrent_train_step
 from .measure import peak_bytes, seconds_per_call
 
 

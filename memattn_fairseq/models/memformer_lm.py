@@ -19,19 +19,22 @@ per layer), read by every encoder layer and written once on top; positions resta
 crosses a segment boundary); the encoder and decoder share the token embedding when their widths agree.
 """
 import argparse
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Optional
 
 from fairseq import utils
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-from fairseq.models import FairseqLanguageModel, register_model, register_model_architecture
+from fairseq.models import FairseqLanguageModel, register_model
 from fairseq.models.transformer import Embedding, TransformerConfig
 from fairseq.tasks import TASK_REGISTRY, FairseqTask
 from omegaconf import OmegaConf
 
-from ..errors import check
+from ..errors import check, flags_named
 from ..modules.memformer_decoder import MemformerDecoder
 from ..modules.memformer_memory import MEMORY_NORMS, SELF_VALUES
+from ..options.defaults import fill_option_defaults
+from ..options.flags import MEMFORMER_FLAGS
+from .presets import register_presets
 
 
 @dataclass
@@ -94,29 +97,24 @@ class MemformerLanguageModelConfig(FairseqDataclass):
     )
 
 
-PRESETS = {
-    "memformer_lm": {},
-    "memformer_lm_wiki103": dict(
-        encoder_layers=4, decoder_layers=16, decoder_embed_dim=512, decoder_ffn_embed_dim=2048,
-        decoder_attention_heads=8, memformer_slots=1024, memformer_segment_length=64, memformer_write_temperature=0.5,
-    ),
-    "memformer_lm_small": dict(
-        encoder_layers=1, decoder_layers=2, decoder_embed_dim=128, decoder_ffn_embed_dim=512, decoder_attention_heads=4,
-        memformer_slots=32, memformer_segment_length=32,
-    ),
-}
 ENCODER_FOLLOWS_DECODER = ("embed_dim", "ffn_embed_dim", "attention_heads")
 
 
-def apply_preset(args, preset: dict) -> None:
-    """Give every option that ``args`` leaves unset the preset's value, else the dataclass default; the encoder's
-    width, FFN and heads follow the decoder's unless set."""
-    for fld in fields(MemformerLanguageModelConfig):
-        if fld.name != "_name" and getattr(args, fld.name, None) is None:
-            setattr(args, fld.name, preset.get(fld.name, fld.default))
+def encoder_follows_decoder(args) -> None:
+    """The encoder's width, FFN and heads follow the decoder's unless set."""
     for name in ENCODER_FOLLOWS_DECODER:
         if getattr(args, f"encoder_{name}", None) is None:
             setattr(args, f"encoder_{name}", getattr(args, f"decoder_{name}"))
+
+
+def apply_preset(args, preset: dict) -> None:
+    """Give every option that ``args`` leaves unset the preset's value, else the dataclass default; the encoder
+    follows the decoder."""
+    for name, value in preset.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    fill_option_defaults(args, MemformerLanguageModelConfig)
+    encoder_follows_decoder(args)
 
 
 def _task_name(task) -> str:
@@ -141,20 +139,21 @@ class MemformerLanguageModel(FairseqLanguageModel):
             embed_tokens if args.encoder_embed_dim == args.decoder_embed_dim
             else Embedding(len(dictionary), args.encoder_embed_dim, dictionary.pad())
         )
-        decoder = MemformerDecoder(
-            cfg,
-            dictionary,
-            embed_tokens,
-            encoder_embed_tokens,
-            segment_length=args.memformer_segment_length,
-            num_slots=args.memformer_slots,
-            write_heads=args.memformer_write_heads or args.encoder_attention_heads,
-            write_temperature=args.memformer_write_temperature,
-            memory_norm=str(args.memformer_memory_norm),
-            forgetting=not args.memformer_no_forgetting,
-            self_value=str(args.memformer_self_value),
-            memory=not args.memformer_no_memory,
-        )
+        with flags_named(MEMFORMER_FLAGS):
+            decoder = MemformerDecoder(
+                cfg,
+                dictionary,
+                embed_tokens,
+                encoder_embed_tokens,
+                segment_length=args.memformer_segment_length,
+                num_slots=args.memformer_slots,
+                write_heads=args.memformer_write_heads or args.encoder_attention_heads,
+                write_temperature=args.memformer_write_temperature,
+                memory_norm=str(args.memformer_memory_norm),
+                forgetting=not args.memformer_no_forgetting,
+                self_value=str(args.memformer_self_value),
+                memory=not args.memformer_no_memory,
+            )
         return cls(decoder)
 
     @staticmethod
@@ -180,19 +179,12 @@ class MemformerLanguageModel(FairseqLanguageModel):
     def segment_length(self) -> int:
         return self.decoder.segment_length
 
-    def reset_streams(self) -> None:
-        """Forget every carried stream state (training and evaluation)."""
-        self.decoder.streams.reset()
 
-
-def _register_preset(name: str):
-    @register_model_architecture("memformer_lm", name)
-    def preset(args):
-        apply_preset(args, PRESETS[name])
-
-    preset.__name__ = name
-    return preset
-
-
-for _name in ("memformer_lm_wiki103", "memformer_lm_small"):
-    _register_preset(_name)
+register_presets("memformer_lm", MemformerLanguageModelConfig, {
+    "memformer_lm_wiki103": (encoder_follows_decoder, dict(
+        encoder_layers=4, decoder_layers=16, decoder_embed_dim=512, decoder_ffn_embed_dim=2048,
+        decoder_attention_heads=8, memformer_slots=1024, memformer_segment_length=64, memformer_write_temperature=0.5)),
+    "memformer_lm_small": (encoder_follows_decoder, dict(
+        encoder_layers=1, decoder_layers=2, decoder_embed_dim=128, decoder_ffn_embed_dim=512, decoder_attention_heads=4,
+        memformer_slots=32, memformer_segment_length=32)),
+})

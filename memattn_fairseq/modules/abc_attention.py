@@ -17,8 +17,8 @@ from fairseq.modules.fairseq_dropout import FairseqDropout
 from torch import Tensor
 
 from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS, build_control, read_slots
-from ..attention.precision import at_least_fp32
-from ..errors import check
+from ..attention.ops import at_least_fp32
+from ..errors import check_parameter
 from .bounded_attention import BoundedAttention, recomputed_in_backward
 
 
@@ -34,17 +34,15 @@ class AbcAttention(BoundedAttention):
         chunk_size: int = 64,
         max_positions: int = 1024,
         kdim: Optional[int] = None,
-        flag_prefix: str = "--abc",
-        heads_flag: str = "--attention-heads",
     ):
-        super().__init__(embed_dim, num_heads, role, heads_flag)
-        check(num_slots >= 1, f"{flag_prefix}-slots must be >= 1, got {num_slots}")
-        check(control in CONTROLS, f"{flag_prefix}-control: unknown control {control!r}; choose from {CONTROLS}")
-        check(role == "decoder" or control in BIDIRECTIONAL_CONTROLS,
-              f"{flag_prefix}-control={control} is causal only; use one of {BIDIRECTIONAL_CONTROLS} for the {role} role")
-        check(chunk_size >= 1, f"--abc-chunk-size must be >= 1, got {chunk_size}")
-        check(control != "linformer" or max_positions >= 1,
-              f"--abc-linformer-max-len must be >= 1, got {max_positions}")
+        super().__init__(embed_dim, num_heads, role)
+        check_parameter(num_slots >= 1, "num_slots", f"{{name}} must be >= 1, got {num_slots}")
+        check_parameter(control in CONTROLS, "control", f"{{name}}: unknown control {control!r}; choose from {CONTROLS}")
+        check_parameter(role == "decoder" or control in BIDIRECTIONAL_CONTROLS, "control",
+                        f"{{name}}={control} is causal only; use one of {BIDIRECTIONAL_CONTROLS} for the {role} role")
+        check_parameter(chunk_size >= 1, "chunk_size", f"{{name}} must be >= 1, got {chunk_size}")
+        check_parameter(control != "linformer" or max_positions >= 1, "max_positions",
+                        f"{{name}} must be >= 1, got {max_positions}")
         self.num_slots, self.chunk_size, self.control_name = num_slots, chunk_size, control
         kdim = kdim or embed_dim
         self.q_proj = nn.Linear(embed_dim, embed_dim)

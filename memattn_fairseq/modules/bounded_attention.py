@@ -24,7 +24,8 @@ from fairseq.incremental_decoding_utils import with_incremental_state
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ..errors import check
+from ..errors import check, check_parameter
+from .incremental_state import reorder_rows, tensor_bytes
 
 ROLES = ("encoder", "decoder", "cross")
 
@@ -42,11 +43,11 @@ def recomputed_in_backward(fn, *args):
 class BoundedAttention(nn.Module):
     """Base class. ``embed_dim`` is the model width, ``num_heads`` the heads (``head_dim`` = embed_dim / heads)."""
 
-    def __init__(self, embed_dim: int, num_heads: int, role: str, heads_flag: str = "--attention-heads"):
+    def __init__(self, embed_dim: int, num_heads: int, role: str):
         super().__init__()
         check(role in ROLES, f"unknown attention role {role!r}; expected one of {ROLES}")
-        check(num_heads >= 1 and embed_dim % num_heads == 0,
-              f"{heads_flag}={num_heads} does not divide the model dimension {embed_dim}")
+        check_parameter(num_heads >= 1 and embed_dim % num_heads == 0, "num_heads",
+                        f"{{name}}={num_heads} does not divide the model dimension {embed_dim}")
         self.embed_dim, self.num_heads, self.role = embed_dim, num_heads, role
         self.head_dim = embed_dim // num_heads
         self.self_attention = role != "cross"
@@ -109,13 +110,12 @@ class BoundedAttention(nn.Module):
         """Beam search: every cached tensor is [B, ...]; select the surviving hypotheses' rows."""
         buffer = self._get_input_buffer(incremental_state)
         if buffer:
-            reordered = {name: t.index_select(0, new_order) for name, t in buffer.items()}
-            self._set_input_buffer(incremental_state, reordered)
+            self._set_input_buffer(incremental_state, reorder_rows(buffer, new_order))
         return incremental_state
 
     def state_bytes(self, incremental_state) -> int:
         """Bytes this module holds in ``incremental_state`` (constant in length for every bounded form)."""
-        return sum(t.numel() * t.element_size() for t in self._get_input_buffer(incremental_state).values())
+        return tensor_bytes(self._get_input_buffer(incremental_state).values())
 
     # -- helpers for subclasses ------------------------------------------------------------------------------
     def split_heads(self, x: Tensor) -> Tensor:

@@ -35,7 +35,8 @@ from fairseq.models import FairseqIncrementalDecoder
 from fairseq.models.transformer import TransformerConfig
 from torch import Tensor
 
-from ..errors import check
+from ..errors import check_parameter
+from .incremental_state import reorder_rows
 from .memformer_layers import SegmentDecoder, SegmentEncoder
 from .memformer_memory import BiasedMemoryNorm, SlotAttentionWriter
 from .memformer_state import RecurrenceCarry, RecurrentState, StreamPosition, StreamRegistry
@@ -58,7 +59,7 @@ class MemformerDecoder(FairseqIncrementalDecoder):
         memory: bool = True,
     ):
         super().__init__(dictionary)
-        check(segment_length >= 1, f"--memformer-segment-length must be >= 1, got {segment_length}")
+        check_parameter(segment_length >= 1, "segment_length", f"{{name}} must be >= 1, got {segment_length}")
         self.segment_length = segment_length
         self.eos, self.padding_idx = dictionary.eos(), dictionary.pad()
         self.encoder = SegmentEncoder(cfg, dictionary, encoder_embed_tokens)
@@ -195,12 +196,7 @@ class MemformerDecoder(FairseqIncrementalDecoder):
     def reorder_incremental_state(self, incremental_state, new_order: Tensor):
         buffer = self.get_incremental_state(incremental_state, "stream")
         if buffer:
-            reordered = {name: t.index_select(0, new_order) for name, t in buffer.items()}
-            self.set_incremental_state(incremental_state, "stream", reordered)
-
-    def state_bytes(self, incremental_state) -> int:
-        """Bytes of generation state (constant in the generated length)."""
-        return sum(t.numel() * t.element_size() for t in incremental_state_tensors(incremental_state))
+            self.set_incremental_state(incremental_state, "stream", reorder_rows(buffer, new_order))
 
     def extract_features(self, prev_output_tokens, **kwargs):
         return self.forward(prev_output_tokens, features_only=True, **kwargs)
@@ -217,10 +213,3 @@ class MemformerDecoder(FairseqIncrementalDecoder):
 
     def set_extra_state(self, state):
         self.streams.load_checkpoint_state((state or {}).get("streams"))
-
-
-def incremental_state_tensors(incremental_state):
-    for value in incremental_state.values():
-        for t in (value or {}).values():
-            if t is not None:
-                yield t

@@ -23,6 +23,8 @@ from fairseq.modules import MultiheadAttention
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase
 from torch import Tensor
 
+from .incremental_state import reorder_rows
+
 
 def reader_config(cfg: TransformerConfig) -> TransformerConfig:
     """A copy of ``cfg`` whose decoder side is the encoder side (fairseq's decoder layer reads cfg.decoder.*);
@@ -80,8 +82,7 @@ class PerHypothesisCrossAttention(MultiheadAttention):
     def reorder_incremental_state(self, incremental_state: Dict[str, Dict[str, Optional[Tensor]]], new_order: Tensor):
         buffer = self._get_input_buffer(incremental_state)
         if buffer:
-            reordered = {k: (None if v is None else v.index_select(0, new_order)) for k, v in buffer.items()}
-            incremental_state = self._set_input_buffer(incremental_state, reordered)
+            incremental_state = self._set_input_buffer(incremental_state, reorder_rows(buffer, new_order))
         return incremental_state
 
 

@@ -28,14 +28,11 @@ import torch.nn as nn
 from fairseq.modules.fairseq_dropout import FairseqDropout
 from torch import Tensor
 
-from ..errors import check
+from ..attention.ops import at_least_fp32
+from ..errors import check_parameter
 
 MEMORY_NORMS = ("l2", "scaled_l2")
 SELF_VALUES = ("identity", "projected")
-
-
-def at_least_fp32(x: Tensor) -> Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 class BiasedMemoryNorm(nn.Module):
@@ -43,8 +40,8 @@ class BiasedMemoryNorm(nn.Module):
 
     def __init__(self, num_slots: int, dim: int, norm: str = "l2", forgetting: bool = True):
         super().__init__()
-        check(num_slots >= 1, f"--memformer-slots must be >= 1, got {num_slots}")
-        check(norm in MEMORY_NORMS, f"--memformer-memory-norm: unknown {norm!r}; choose from {', '.join(MEMORY_NORMS)}")
+        check_parameter(num_slots >= 1, "num_slots", f"{{name}} must be >= 1, got {num_slots}")
+        check_parameter(norm in MEMORY_NORMS, "norm", f"{{name}}: unknown {norm!r}; choose from {', '.join(MEMORY_NORMS)}")
         self.num_slots, self.dim, self.forgetting = num_slots, dim, forgetting
         self.radius = 1.0 if norm == "l2" else math.sqrt(dim)
         # entries ~ N(0, r^2/C), so ||v_bias|| ~ r: the paper's trained biases have norms of about 1 to 3
@@ -79,11 +76,11 @@ class SlotAttentionWriter(nn.Module):
         self_value: str = "identity",
     ):
         super().__init__()
-        check(num_heads >= 1 and dim % num_heads == 0,
-              f"--memformer-write-heads={num_heads} does not divide the encoder dimension {dim}")
-        check(temperature > 0, f"--memformer-write-temperature must be > 0, got {temperature}")
-        check(self_value in SELF_VALUES,
-              f"--memformer-self-value: unknown {self_value!r}; choose from {', '.join(SELF_VALUES)}")
+        check_parameter(num_heads >= 1 and dim % num_heads == 0, "num_heads",
+                        f"{{name}}={num_heads} does not divide the encoder dimension {dim}")
+        check_parameter(temperature > 0, "temperature", f"{{name}} must be > 0, got {temperature}")
+        check_parameter(self_value in SELF_VALUES, "self_value",
+                        f"{{name}}: unknown {self_value!r}; choose from {', '.join(SELF_VALUES)}")
         self.dim, self.num_heads, self.head_dim = dim, num_heads, dim // num_heads
         self.temperature, self.self_value = temperature, self_value
         self.q_proj = nn.Linear(dim, dim)

@@ -101,12 +101,6 @@ class StreamRegistry:
             position.block + 1, state_out.detach(), position.block, state_in, training
         )
 
-    def reset(self, split: Optional[str] = None) -> None:
-        if split is None:
-            self._streams.clear()
-        else:
-            self._streams.pop(split, None)
-
     def reset_evaluation(self) -> None:
         """Forget the streams last advanced in evaluation mode (validation splits)."""
         for split in [split for split, s in self._streams.items() if not s.training]:

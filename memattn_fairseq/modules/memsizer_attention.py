@@ -21,19 +21,20 @@ from fairseq.modules.fairseq_dropout import FairseqDropout
 from torch import Tensor
 
 from ..attention import memsizer
-from ..errors import check
+from ..attention.ops import at_least_fp32
+from ..errors import check_parameter
 from .bounded_attention import BoundedAttention, recomputed_in_backward
 
 
-def check_init_scale(value: float, flag: str) -> None:
-    check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
-          f"{flag} must be a positive number, got {value}")
+def check_init_scale(value: float, name: str) -> None:
+    check_parameter(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, name,
+                    f"{{name}} must be a positive number, got {value}")
 
 
 def _layer_norm_fp32(norm: nn.LayerNorm, x: Tensor) -> Tensor:
     """LayerNorm computed in at least fp32 (the sums built from it are kept in fp32 too)."""
-    weight, bias = memsizer.at_least_fp32(norm.weight), memsizer.at_least_fp32(norm.bias)
-    return F.layer_norm(memsizer.at_least_fp32(x), norm.normalized_shape, weight, bias, norm.eps)
+    weight, bias = at_least_fp32(norm.weight), at_least_fp32(norm.bias)
+    return F.layer_norm(at_least_fp32(x), norm.normalized_shape, weight, bias, norm.eps)
 
 
 class MemSizerAttention(BoundedAttention):
@@ -48,15 +49,13 @@ class MemSizerAttention(BoundedAttention):
         q_init_scale: float = 8.0,
         kv_init_scale: float = 8.0,
         kdim: Optional[int] = None,
-        flag_prefix: str = "--memsizer",
-        heads_flag: str = "--attention-heads",
     ):
-        super().__init__(embed_dim, num_heads, role, heads_flag)
-        check(isinstance(num_slots, int) and num_slots >= 1,
-              f"{flag_prefix}-slots must be an integer >= 1, got {num_slots}")
-        check(chunk_size >= 1, f"--memsizer-chunk-size must be >= 1, got {chunk_size}")
-        check_init_scale(q_init_scale, "--memsizer-q-init-scale")
-        check_init_scale(kv_init_scale, "--memsizer-kv-init-scale")
+        super().__init__(embed_dim, num_heads, role)
+        check_parameter(isinstance(num_slots, int) and num_slots >= 1, "num_slots",
+                        f"{{name}} must be an integer >= 1, got {num_slots}")
+        check_parameter(chunk_size >= 1, "chunk_size", f"{{name}} must be >= 1, got {chunk_size}")
+        check_init_scale(q_init_scale, "q_init_scale")
+        check_init_scale(kv_init_scale, "kv_init_scale")
         self.num_slots, self.chunk_size = num_slots, chunk_size
         self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
         source_dim = kdim or embed_dim

@@ -5,8 +5,9 @@ from typing import Optional
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
 from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS
-from ..errors import check
+from ..errors import check, flags_named
 from ..modules.abc_attention import AbcAttention
+from .flags import attention_flags
 from .roles import RoleSpec, transformer_roles
 
 CausalControl = ChoiceEnum(list(CONTROLS))
@@ -51,27 +52,25 @@ class AbcTranslationConfig(AbcCommonConfig):
 class AbcAttentionBuilder:
     """Called by the layers for each role; returns AbcAttention for the roles in ``specs``, else None."""
 
-    def __init__(self, specs, chunk_size: int, linformer_max_len: Optional[int]):
+    def __init__(self, specs, chunk_size: int, linformer_max_len: Optional[int], per_role: bool):
+        # None means "the role's maximum positions"; any value given is a length
         check(linformer_max_len is None or linformer_max_len >= 1,
               f"--abc-linformer-max-len must be >= 1, got {linformer_max_len}")
         self.specs, self.chunk_size, self.linformer_max_len = specs, chunk_size, linformer_max_len
+        self.per_role = per_role
 
     @classmethod
     def for_lm(cls, args):
-        spec = RoleSpec(slots=args.abc_slots, control=str(args.abc_control), flag="--abc")
-        return cls({"decoder": spec}, args.abc_chunk_size, args.abc_linformer_max_len)
+        spec = RoleSpec(slots=args.abc_slots, control=str(args.abc_control))
+        return cls({"decoder": spec}, args.abc_chunk_size, args.abc_linformer_max_len, per_role=False)
 
     @classmethod
     def for_translation(cls, args):
         specs = {
-            role: RoleSpec(
-                slots=getattr(args, f"abc_{role}_slots"),
-                control=str(getattr(args, f"abc_{role}_control")),
-                flag=f"--abc-{role}",
-            )
+            role: RoleSpec(slots=getattr(args, f"abc_{role}_slots"), control=str(getattr(args, f"abc_{role}_control")))
             for role in transformer_roles(args.abc_roles, "--abc-roles", args)
         }
-        return cls(specs, args.abc_chunk_size, args.abc_linformer_max_len)
+        return cls(specs, args.abc_chunk_size, args.abc_linformer_max_len, per_role=True)
 
     def max_positions(self, side: str) -> Optional[int]:
         """The longest sequence the ``side`` ("encoder": the source, "decoder": the target) may have, or None:
@@ -87,16 +86,15 @@ class AbcAttentionBuilder:
             return None
         side = cfg.encoder if role == "encoder" else cfg.decoder
         max_positions = cfg.max_target_positions if role == "decoder" else cfg.max_source_positions
-        return AbcAttention(
-            embed_dim,
-            side.attention_heads,
-            role,
-            num_slots=spec.slots,
-            control=spec.control,
-            dropout=cfg.attention_dropout,
-            chunk_size=self.chunk_size,
-            max_positions=self.linformer_max_len or max_positions,
-            kdim=cfg.encoder.embed_dim if role == "cross" else None,
-            flag_prefix=spec.flag,
-            heads_flag="--encoder-attention-heads" if role == "encoder" else "--decoder-attention-heads",
-        )
+        with flags_named(attention_flags("abc", role, self.per_role)):
+            return AbcAttention(
+                embed_dim,
+                side.attention_heads,
+                role,
+                num_slots=spec.slots,
+                control=spec.control,
+                dropout=cfg.attention_dropout,
+                chunk_size=self.chunk_size,
+                max_positions=self.linformer_max_len or max_positions,
+                kdim=cfg.encoder.embed_dim if role == "cross" else None,
+            )

@@ -9,7 +9,9 @@ from typing import Dict
 
 from fairseq.dataclass import FairseqDataclass
 
+from ..errors import flags_named
 from ..modules.memsizer_attention import MemSizerAttention
+from .flags import attention_flags
 from .roles import transformer_roles
 
 
@@ -51,40 +53,41 @@ class MemSizerTranslationConfig(MemSizerCommonConfig):
 class MemSizerAttentionBuilder:
     """Called by the layers for each role; returns MemSizerAttention for the roles in ``slots``, else None.
 
-    ``slots`` maps a role to (k, flag prefix for error messages). Slots, chunk size and init scales are checked by
-    MemSizerAttention itself when the first layer is built (one check, shared with direct use of the module).
+    ``slots`` maps a role to its k. Slots, chunk size and init scales are checked by MemSizerAttention itself when
+    the first layer is built (one check, shared with direct use of the module).
     """
 
-    def __init__(self, slots: Dict[str, tuple], chunk_size: int, q_init_scale: float, kv_init_scale: float):
+    def __init__(self, slots: Dict[str, int], chunk_size: int, q_init_scale: float, kv_init_scale: float,
+                 per_role: bool):
         self.slots, self.chunk_size = slots, chunk_size
         self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
+        self.per_role = per_role
 
     @classmethod
     def for_lm(cls, args):
-        return cls({"decoder": (args.memsizer_slots, "--memsizer")}, args.memsizer_chunk_size,
-                   args.memsizer_q_init_scale, args.memsizer_kv_init_scale)
+        return cls({"decoder": args.memsizer_slots}, args.memsizer_chunk_size, args.memsizer_q_init_scale,
+                   args.memsizer_kv_init_scale, per_role=False)
 
     @classmethod
     def for_translation(cls, args):
         roles = transformer_roles(args.memsizer_roles, "--memsizer-roles", args)
-        slots = {role: (getattr(args, f"memsizer_{role}_slots"), f"--memsizer-{role}") for role in roles}
-        return cls(slots, args.memsizer_chunk_size, args.memsizer_q_init_scale, args.memsizer_kv_init_scale)
+        slots = {role: getattr(args, f"memsizer_{role}_slots") for role in roles}
+        return cls(slots, args.memsizer_chunk_size, args.memsizer_q_init_scale, args.memsizer_kv_init_scale,
+                   per_role=True)
 
     def __call__(self, role, embed_dim, cfg):
         if role not in self.slots:
             return None
-        num_slots, flag = self.slots[role]
         side = cfg.encoder if role == "encoder" else cfg.decoder
-        return MemSizerAttention(
-            embed_dim,
-            side.attention_heads,
-            role,
-            num_slots=num_slots,
-            dropout=cfg.attention_dropout,
-            chunk_size=self.chunk_size,
-            q_init_scale=self.q_init_scale,
-            kv_init_scale=self.kv_init_scale,
-            kdim=cfg.encoder.embed_dim if role == "cross" else None,
-            flag_prefix=flag,
-            heads_flag="--encoder-attention-heads" if role == "encoder" else "--decoder-attention-heads",
-        )
+        with flags_named(attention_flags("memsizer", role, self.per_role)):
+            return MemSizerAttention(
+                embed_dim,
+                side.attention_heads,
+                role,
+                num_slots=self.slots[role],
+                dropout=cfg.attention_dropout,
+                chunk_size=self.chunk_size,
+                q_init_scale=self.q_init_scale,
+                kv_init_scale=self.kv_init_scale,
+                kdim=cfg.encoder.embed_dim if role == "cross" else None,
+            )

@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from ..errors import check
-
-ROLES = ("encoder", "decoder", "cross")
+from ..modules.bounded_attention import ROLES
 
 
 @dataclass(frozen=True)
 class RoleSpec:
     slots: int
     control: str
-    flag: str  # flag prefix for error messages, e.g. "--abc-cross"
 
 
 def parse_roles(value: str, flag: str) -> Tuple[str, ...]:

@@ -1,7 +1,9 @@
 """The paper experiments: their Hydra configs, default paths and smoke overrides, and the training command.
 
-Each experiment is one primary config, ``configs/<task>/<model>.yaml``; its header states the GPU count it assumes
-(``# GPUs: N x ...``). ``--smoke`` runs the same config on the CPU with only sizes and step counts overridden.
+Each experiment is one model of ``memattn_fairseq/model_list.py`` (at the task's sizes: WMT's ``_base`` and
+``_big``) that has a primary config, ``configs/<task>/<experiment>.yaml``; its header states the GPU count it assumes
+(``# GPUs: N x ...``). ``--smoke`` runs the same config on the CPU with only sizes and step counts overridden: a
+tiny model of the entry's kind, every memory option at 8 slots.
 
 ``scripts/train_wikitext103.sh`` and ``scripts/train_wmt_en_de.sh`` run this file by path (standard library only,
 so it answers before fairseq would have imported) to build the fairseq-hydra-train command:
@@ -14,10 +16,10 @@ prints the number of processes to start, then the command, one argument per line
 training; the script starts N of them, adding each one's ``RANK_KEY`` and a shared ``RENDEZVOUS_KEY``.
 """
 import argparse
+import importlib.util
 import os
-import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,7 +34,7 @@ _FEW_LM_UPDATES = ("task.tokens_per_sample=64", "dataset.max_tokens=512", "optim
 _SMOKE_ADAPTIVE_LM = _TINY_DECODER + _TINY_ADAPTIVE + _FEW_LM_UPDATES
 _SMOKE_MEMFORMER = ("model.encoder_layers=1", "model.decoder_layers=2", "model.encoder_embed_dim=32",
                     "model.decoder_embed_dim=32", "model.encoder_ffn_embed_dim=64", "model.decoder_ffn_embed_dim=64",
-                    "model.encoder_attention_heads=4", "model.decoder_attention_heads=4", "model.memformer_slots=8",
+                    "model.encoder_attention_heads=4", "model.decoder_attention_heads=4",
                     "model.memformer_segment_length=8", "model.adaptive_softmax_cutoff='50,100'",
                     "task.tokens_per_sample=32", "dataset.batch_size=4", "optimization.update_freq=[1]",
                     "optimization.max_update=8")
@@ -42,48 +44,57 @@ _SMOKE_MT = ("model.encoder_layers=2", "model.decoder_layers=2", "model.encoder_
              "model.encoder_attention_heads=4", "model.decoder_attention_heads=4", "dataset.max_tokens=1024",
              "optimization.update_freq=[1]", "optimization.max_update=0", "optimization.max_epoch=2",
              "lr_scheduler.warmup_updates=4")
-_SMOKE_ABC_LM = ("model.abc_slots=8", "model.abc_chunk_size=16")
-_SMOKE_ABC_MT = ("model.abc_encoder_slots=8", "model.abc_decoder_slots=8", "model.abc_cross_slots=4",
-                 "model.abc_chunk_size=16")
-_SMOKE_MEMSIZER_LM = ("model.memsizer_slots=8", "model.memsizer_chunk_size=16")
-_SMOKE_MEMSIZER_MT = ("model.memsizer_cross_slots=8", "model.memsizer_chunk_size=16")
+SMOKE_SLOTS = 8
+
+
+def _load_model_list():
+    """``memattn_fairseq/model_list.py``, loaded by path: this file answers before the package (and fairseq) would
+    have been imported."""
+    spec = importlib.util.spec_from_file_location("memattn_fairseq_model_list", os.path.join(REPO, "memattn_fairseq",
+                                                                                             "model_list.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+model_list = _load_model_list()
 
 
 @dataclass(frozen=True)
 class Task:
-    """One benchmark: where its data and checkpoints go, and its experiments with their smoke overrides."""
+    """One benchmark: where its data and checkpoints go, and which of the model list's kinds and sizes it trains."""
     name: str
     script: str
     data: str
     smoke_data: str
     prepare: str
-    experiments: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    kind: str  # the model list's "lm" or "mt"
+    sizes: Tuple[str, ...]  # experiment name = model name + size
+    smoke: Tuple[str, ...]  # overrides of a tiny model and a few updates
+    smoke_stream: Tuple[str, ...] = ()  # the same for models trained as streams (Memformer)
+
+    @property
+    def experiments(self) -> Dict[str, object]:
+        """Experiment name -> its model list entry, for every entry with a config of this task."""
+        found = {}
+        for entry in model_list.models(self.kind):
+            for size in self.sizes:
+                if os.path.exists(config_path(self.name, entry.name + size)):
+                    found[entry.name + size] = entry
+        return found
 
 
 TASKS = {
     "wikitext103": Task(
         name="wikitext103", script="scripts/train_wikitext103.sh", data="data-bin/wikitext-103",
-        smoke_data="runs/smoke/data-bin/wikitext-103", prepare="scripts/prepare_wikitext103.sh",
-        experiments={
-            "transformer": _SMOKE_ADAPTIVE_LM,
-            "abc_mlp": _SMOKE_ADAPTIVE_LM + _SMOKE_ABC_LM,
-            "abc_linformer": _SMOKE_ADAPTIVE_LM + _SMOKE_ABC_LM,
-            "abc_window": _SMOKE_ADAPTIVE_LM + _SMOKE_ABC_LM,
-            "memsizer": _SMOKE_ADAPTIVE_LM + _SMOKE_MEMSIZER_LM,
-            "memformer": _SMOKE_MEMFORMER,
-        },
+        smoke_data="runs/smoke/data-bin/wikitext-103", prepare="scripts/prepare_wikitext103.sh", kind="lm",
+        sizes=("",), smoke=_SMOKE_ADAPTIVE_LM, smoke_stream=_SMOKE_MEMFORMER,
     ),
     "wmt_en_de": Task(
         name="wmt_en_de", script="scripts/train_wmt_en_de.sh", data="data-bin/wmt16_en_de",
-        smoke_data="runs/smoke/data-bin/wmt16_en_de", prepare="scripts/prepare_wmt_en_de.sh",
-        experiments={
-            "transformer_base": _SMOKE_MT,
-            "transformer_big": _SMOKE_MT,
-            "abc_base": _SMOKE_MT + _SMOKE_ABC_MT,
-            "abc_big": _SMOKE_MT + _SMOKE_ABC_MT,
-            "memsizer_base": _SMOKE_MT + _SMOKE_MEMSIZER_MT,
-            "memsizer_big": _SMOKE_MT + _SMOKE_MEMSIZER_MT,
-        },
+        smoke_data="runs/smoke/data-bin/wmt16_en_de", prepare="scripts/prepare_wmt_en_de.sh", kind="mt",
+        sizes=("_base", "_big"), smoke=_SMOKE_MT,
     ),
 }
 
@@ -109,23 +120,13 @@ def check_model(task: str, model: Optional[str]) -> None:
         raise UsageError(f"unknown model {model!r}; choose one of: {names}")
 
 
-_GPU_LINE = re.compile(r"^# GPUs: (\d+) x ")
-
-
-def assumed_gpus(task: str, model: str) -> int:
-    """The GPU count the experiment's config header states (``# GPUs: N x ...``)."""
-    with open(config_path(task, model)) as f:
-        for line in f:
-            match = _GPU_LINE.match(line)
-            if match:
-                return int(match.group(1))
-    raise UsageError(f"{config_path(task, model)} states no '# GPUs: N x ...' line")
-
-
 def smoke_overrides(task: str, model: str) -> List[str]:
     """Hydra overrides that shrink the experiment to a tiny model and a few updates."""
     check_model(task, model)
-    return list(TASKS[task].experiments[model])
+    spec = TASKS[task]
+    entry = spec.experiments[model]
+    overrides = spec.smoke_stream if entry.stream else spec.smoke
+    return [*overrides, *(f"model.{name}={SMOKE_SLOTS}" for name in entry.memory_options)]
 
 
 # ---- the training command ------------------------------------------------------------------------------------------

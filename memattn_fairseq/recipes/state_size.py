@@ -14,7 +14,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from ..benchmark.measure import state_bytes
+from ..modules.incremental_state import state_bytes
 from ..errors import ConfigError, check
 
 

@@ -9,6 +9,7 @@ results.csv, curves.csv, summary.md and curves_<sweep>.png. Started again, the s
 resumes an interrupted one from its last checkpoint. ``--list`` prints the runs without training anything.
 """
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -34,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                          "study between processes or machines, each with its own models)")
     parser.add_argument("--size", choices=("tiny", "cpu", "gpu"), default="cpu",
                         help="model size and budget (default cpu; tiny is for tests)")
+    parser.add_argument("--lr", type=float, help="peak learning rate of every run (default: the size's)")
+    parser.add_argument("--updates", type=int, help="updates of every run (default: the size's); the schedule does "
+                                                     "not depend on it, so a longer study extends a shorter one's curves")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", type=Path, help="output directory (default runs/study/<task>)")
     parser.add_argument("--list", action="store_true", help="print the runs and exit")
@@ -66,6 +70,10 @@ def plan(args) -> tuple:
 def main(argv=None) -> None:
     args = parse_args(argv)
     budget = BUDGETS[args.task][args.size]
+    check(args.lr is None or args.lr > 0, f"--lr must be > 0, got {args.lr}")
+    check(args.updates is None or args.updates >= budget.validate_every,
+          f"--updates must be >= {budget.validate_every} (one validation) at size {args.size}, got {args.updates}")
+    budget = dataclasses.replace(budget, lr=args.lr or budget.lr, updates=args.updates or budget.updates)
     sweeps, runs = plan(args)
     check(args.data.is_dir(), f"data directory {args.data} does not exist")
     out = args.out or Path("runs/study") / args.task
@@ -96,10 +104,12 @@ def main(argv=None) -> None:
             progress.seen = done_before
             results.append(execute(run, args.data, budget, out, args.device, progress))
             bar.update(max(0, budget.updates - progress.seen) if run in pending else 0)
+    overrides = "".join(f" --{name} {getattr(args, name)}" for name in ("lr", "updates") if getattr(args, name))
     header = (f"# {args.task.upper()} quality study ({args.size} size: {budget.layers} x {budget.dim}, "
-              f"{budget.tokens_per_update} tokens per update, {budget.updates} updates, seeds {args.seeds})\n\n"
+              f"{budget.tokens_per_update} tokens per update, {budget.updates} updates, lr {budget.lr:g}, "
+              f"seeds {args.seeds})\n\n"
               f"`python -m memattn_fairseq.study {args.task} {args.data} --sweeps {args.sweeps} --seeds {args.seeds} "
-              f"--size {args.size} --device {args.device}`")
+              f"--size {args.size}{overrides} --device {args.device}`")
     print(f"[study] {write_report(args.task, sweeps, VARIANTS[args.task], results, out, header)}")
 
 

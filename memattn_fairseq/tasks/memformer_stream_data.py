@@ -14,6 +14,7 @@ so every token of the kept blocks is scored exactly once, the first one of each 
 from typing import List, Optional, Sequence
 
 import torch
+from fairseq import utils
 from fairseq.data import FairseqDataset, data_utils
 
 from ..errors import check
@@ -37,6 +38,13 @@ def collate_blocks(index: int, targets: Sequence[torch.Tensor], previous: Sequen
         "nsentences": len(targets),
         "ntokens": int(lengths.sum()),
     }
+
+
+def block_sample(targets: torch.Tensor, dictionary) -> dict:
+    """targets [B,T] -> a batch whose rows are fresh streams (their first input is eos), on targets' device."""
+    eos = torch.tensor([dictionary.eos()])
+    sample = collate_blocks(0, list(targets.cpu()), [eos] * targets.size(0), dictionary.pad(), split=None)
+    return utils.apply_to_sample(lambda t: t.to(targets.device), sample)
 
 
 def rows_layout(num_blocks: int, rows: int, shard_id: int, num_shards: int) -> torch.Tensor:

@@ -21,7 +21,7 @@ API (also for benchmarks; ``model`` may be DDP-wrapped, ``sample`` is a memforme
 
     recurrent_train_step(model, criterion, sample, optimizer=None, mode="mrbp" | "full", ignore_grad=False,
                          state=None) -> (loss, sample_size, logging_output, final_state)
-    block_sample(targets [B,T], dictionary) -> a batch of fresh streams (inputs = eos + targets[:, :-1])
+    block_sample(targets [B,T], dictionary) -> a batch of fresh streams (tasks/memformer_stream_data.py)
 
 e.g. peak memory against H: ``block_sample(torch.randint(4, V, (B, H * L)), d)``, then
 ``torch.cuda.reset_peak_memory_stats(); recurrent_train_step(model, criterion, sample, mode=m)``.
@@ -31,13 +31,11 @@ from contextlib import contextmanager, nullcontext
 from typing import List, Optional
 
 import torch
-from fairseq import utils
 from fairseq.optim.amp_optimizer import AMPOptimizer
 
 from ..errors import check
 from ..modules.memformer_decoder import MemformerDecoder
 from ..modules.memformer_state import RecurrenceCarry, RecurrentState
-from ..tasks.memformer_stream_data import collate_blocks
 
 MODES = ("mrbp", "full")
 
@@ -52,13 +50,6 @@ def find_memformer(model) -> MemformerDecoder:
         check(hasattr(module, "module"),
               f"--task memformer_lm trains memformer_lm models only; got {type(model).__name__}")
         module = module.module
-
-
-def block_sample(targets: torch.Tensor, dictionary) -> dict:
-    """targets [B,T] -> a batch whose rows are fresh streams (their first input is eos), on targets' device."""
-    eos = torch.tensor([dictionary.eos()])
-    sample = collate_blocks(0, list(targets.cpu()), [eos] * targets.size(0), dictionary.pad(), split=None)
-    return utils.apply_to_sample(lambda t: t.to(targets.device), sample)
 
 
 def split_segments(sample: dict, segment_length: int, pad: int) -> List[dict]:

@@ -8,19 +8,16 @@ import pytest
 import torch
 from cli_runner import TINY_LM, TINY_MT, TRAIN_COMMON, USER_DIR, lm_data, mt_data, run
 
-LM = ["--task", "language_modeling", *TINY_LM, "--tokens-per-sample", "64", "--max-tokens", "512"]
-MEMFORMER = ["--task", "memformer_lm", "--arch", "memformer_lm_small", "--decoder-embed-dim", "32",
-             "--decoder-ffn-embed-dim", "64", "--memformer-segment-length", "8", "--memformer-slots", "8",
-             "--tokens-per-sample", "32", "--batch-size", "4"]
+from memattn_fairseq import model_list
+
+LM = [*TINY_LM, "--tokens-per-sample", "64", "--max-tokens", "512"]
+STREAMS = ["--decoder-embed-dim", "32", "--decoder-ffn-embed-dim", "64", "--decoder-layers", "2",
+           "--decoder-attention-heads", "4", "--memformer-segment-length", "8", "--tokens-per-sample", "32",
+           "--batch-size", "4"]
 MT = [*TINY_MT, "--max-tokens", "1000", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1"]
-MODELS = {
-    "abc_mlp": ("lm", ["--arch", "abc_lm", *LM]),
-    "abc_linformer": ("lm", ["--arch", "abc_lm", *LM, "--abc-control", "linformer"]),
-    "abc_window": ("lm", ["--arch", "abc_lm", *LM, "--abc-control", "window"]),
-    "memsizer_lm": ("lm", ["--arch", "memsizer_lm", *LM]),
-    "memformer_lm": ("lm", MEMFORMER),
-    "abc_transformer": ("mt", ["--arch", "abc_transformer", *MT]),
-    "memsizer_transformer": ("mt", ["--arch", "memsizer_transformer", *MT]),
+MODELS = {  # every plugin model of the model list, at 8 slots
+    f"{m.kind}_{m.name}": (m.kind, [*m.with_slots(8).flags(), *(MT if m.kind == "mt" else STREAMS if m.stream else LM)])
+    for m in model_list.MODELS if not m.baseline
 }
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16}
 

@@ -11,11 +11,11 @@ from cli_runner import REPO, TINY_LM, TINY_MT, TRAIN_COMMON, USER_DIR, lm_data, 
 from fairseq.models.transformer import TransformerModel
 from fairseq.models.transformer_lm import TransformerLanguageModel
 
-from memattn_fairseq.models.abc_lm import AbcLanguageModel
-from memattn_fairseq.models.abc_transformer import AbcTransformerModel
+from memattn_fairseq.models.abc import AbcLanguageModel
+from memattn_fairseq.models.abc import AbcTransformerModel
 from memattn_fairseq.models.memformer_lm import MemformerLanguageModel
-from memattn_fairseq.models.memsizer_lm import MemSizerLanguageModel
-from memattn_fairseq.models.memsizer_transformer import MemSizerTransformerModel
+from memattn_fairseq.models.memsizer import MemSizerLanguageModel
+from memattn_fairseq.models.memsizer import MemSizerTransformerModel
 
 TINY_MEMFORMER = ["--decoder-layers", "1", "--decoder-embed-dim", "32", "--decoder-ffn-embed-dim", "64",
                   "--decoder-attention-heads", "4", "--memformer-slots", "4", "--memformer-segment-length", "8",
@@ -120,9 +120,9 @@ def test_hub_models_lists_no_fairseq_checkpoint(cls, fairseq_cls):
 def test_readme_language_model_example_runs(trained, capsys):
     """The README's Python example, on this module's abc_lm checkpoint instead of the quickstart's."""
     with open(os.path.join(REPO, "README.md")) as f:
-        example = re.search(r"```python\n(from memattn_fairseq\.models\.abc_lm .*?)```", f.read(), re.S).group(1)
+        example = re.search(r"```python\n(from memattn_fairseq\.models\.abc .*?)```", f.read(), re.S).group(1)
     _, save_dir, bin_dir = trained["abc_lm"]
-    example = example.replace("runs/quickstart/checkpoints/abc_lm", save_dir).replace("runs/quickstart/data-bin",
+    example = example.replace("runs/quickstart/checkpoints/abc_mlp", save_dir).replace("runs/quickstart/data-bin",
                                                                                        bin_dir)
     exec(compile(example, "README.md", "exec"), {})
     sample, perplexity = capsys.readouterr().out.strip().splitlines()

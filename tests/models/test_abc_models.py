@@ -13,13 +13,7 @@ from memattn_fairseq.errors import ConfigError
 from memattn_fairseq.modules.abc_attention import AbcAttention
 
 
-@pytest.mark.parametrize("control", ["mlp", "linformer", "window"])
-def test_lm_incremental_decoding_and_beam_reorder(control):
-    model = build("abc_lm", abc_control=control, abc_slots=5, abc_chunk_size=4)
-    tokens = torch.randint(4, 50, (3, 13))
-    assert_incremental_matches_full(model.decoder, tokens)
-    assert_beam_reorder(model.decoder, tokens, torch.tensor([2, 0, 0]))
-    assert_beam_reorder(model.decoder, tokens, torch.tensor([1]))
+# the language model's decoding contract, for each control: tests/models/test_every_model.py
 
 
 def source_batch():

@@ -12,6 +12,7 @@ from fairseq.tasks.language_modeling import LanguageModelingConfig, LanguageMode
 from harness import assert_beam_reorder, assert_incremental_matches_full
 
 from memattn_fairseq.errors import ConfigError
+from memattn_fairseq.modules.incremental_state import state_bytes
 from memattn_fairseq.modules.memformer_state import RecurrenceCarry, RecurrentState, StreamPosition
 
 VOCAB, L = 50, 4
@@ -71,7 +72,7 @@ def test_generation_state_stays_bounded():
     with torch.no_grad():
         for t in range(toks.size(1)):
             model.decoder(toks[:, : t + 1], incremental_state=state)
-            sizes.append(model.decoder.state_bytes(state))
+            sizes.append(state_bytes(state))
     assert max(sizes[L:]) == max(sizes[-2 * L:])  # the largest state recurs every segment, never grows
 
 

@@ -1,33 +1,20 @@
 """memsizer_lm and memsizer_transformer built in-process: decoding, beam search, padding, roles and k per role,
-presets (and their YAML twins), build-time errors."""
+presets, build-time errors."""
 import argparse
-import glob
-import os
-from dataclasses import MISSING, fields
 
 import pytest
 import torch
 from builders import build, dictionary
-from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
-from fairseq.models.transformer_lm import base_lm_architecture
+from fairseq.models import ARCH_CONFIG_REGISTRY
 from fairseq.modules import MultiheadAttention
 from fairseq.sequence_generator import SequenceGenerator
 from harness import assert_beam_reorder, assert_incremental_matches_full
-from omegaconf import OmegaConf
 
 from memattn_fairseq.errors import ConfigError
-from memattn_fairseq.models.memsizer_lm import MemSizerLanguageModel, MemSizerLanguageModelConfig
 from memattn_fairseq.modules.memsizer_attention import MemSizerAttention
 
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs", "model")
 
-
-def test_lm_incremental_decoding_and_beam_reorder():
-    model = build("memsizer_lm", memsizer_slots=5, memsizer_chunk_size=4)
-    tokens = torch.randint(4, 50, (3, 13))
-    assert_incremental_matches_full(model.decoder, tokens)
-    assert_beam_reorder(model.decoder, tokens, torch.tensor([2, 0, 0]))
-    assert_beam_reorder(model.decoder, tokens, torch.tensor([1]))
+# the language model's decoding contract: tests/models/test_every_model.py
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
@@ -131,34 +118,7 @@ def test_lm_defaults_are_the_official_lm_options():
     assert (attn.num_slots, attn.q_init_scale, attn.kv_init_scale) == (32, 32.0, 1.0)
 
 
-def preset_values(arch):
-    """What a preset gives under fairseq-train: its arch function, the LM's base_lm_architecture at build time,
-    then the dataclass defaults for anything still unset."""
-    args = argparse.Namespace()
-    ARCH_CONFIG_REGISTRY[arch](args)
-    if ARCH_MODEL_REGISTRY[arch] is MemSizerLanguageModel:
-        base_lm_architecture(args)
-        for fld in fields(MemSizerLanguageModelConfig):
-            if getattr(args, fld.name, None) is None and fld.default is not MISSING:
-                setattr(args, fld.name, fld.default)
-    return vars(args)
-
-
-RECIPE_FLAGS = {"share_all_embeddings"}  # the WMT YAMLs add the recipe's --share-all-embeddings, as ABC's do
-
-
-def test_every_preset_has_a_yaml_twin_that_agrees_with_it():
-    """fairseq-hydra-train does not run arch functions for dataclass models, so each YAML spells its preset out."""
-    names = {os.path.basename(p)[: -len(".yaml")] for p in glob.glob(os.path.join(CONFIGS, "memsizer_*.yaml"))}
-    assert names == set(PRESETS) | {"memsizer_lm"}
-    for name in names:
-        yaml = OmegaConf.to_container(OmegaConf.load(os.path.join(CONFIGS, f"{name}.yaml")))
-        assert yaml.pop("_name") == ("memsizer_lm" if name.startswith("memsizer_lm") else name)
-        expected = preset_values(name)
-        for key, value in yaml.items():
-            if key in RECIPE_FLAGS:
-                continue
-            assert key in expected and str(value) == str(expected[key]), f"{name}.yaml: {key}={value}"
+# every YAML preset against its arch: tests/models/test_yaml_presets.py
 
 
 def test_lm_with_adaptive_input_builds_and_decodes():

@@ -110,26 +110,28 @@ def test_half_precision_8k_tokens_stays_finite(dtype):
 
 
 @pytest.mark.parametrize(
-    "kwargs, flag",
+    "kwargs, parameter",
     [
-        (dict(slots=0), "--abc-slots"),
-        (dict(control="bogus"), "--abc-control"),
-        (dict(role="encoder", control="window"), "--abc-control=window"),
-        (dict(chunk_size=0), "--abc-chunk-size"),
+        (dict(slots=0), "num_slots must be >= 1"),
+        (dict(control="bogus"), "control: unknown control 'bogus'"),
+        (dict(role="encoder", control="window"), "control=window is causal only"),
+        (dict(chunk_size=0), "chunk_size must be >= 1"),
+        (dict(control="linformer", max_positions=0), "max_positions must be >= 1"),
     ],
 )
-def test_bad_settings_name_the_flag(kwargs, flag):
-    with pytest.raises(ConfigError, match=flag):
+def test_bad_settings_name_the_parameter(kwargs, parameter):
+    """The module names its own parameters; the flags are named by the builders (tests/models, tests/reliability)."""
+    with pytest.raises(ConfigError, match=parameter):
         module(**kwargs)
 
 
 def test_heads_must_divide_the_dimension():
-    with pytest.raises(ConfigError, match="--decoder-attention-heads=3"):
-        AbcAttention(DIM, 3, "decoder", num_slots=4, heads_flag="--decoder-attention-heads")
+    with pytest.raises(ConfigError, match="num_heads=3"):
+        AbcAttention(DIM, 3, "decoder", num_slots=4)
 
 
 def test_linformer_rejects_sequences_beyond_its_maximum_length():
     attn = module(control="linformer", max_positions=10)
     x = torch.randn(11, 1, DIM, dtype=torch.float64)
-    with pytest.raises(ConfigError, match="--abc-linformer-max-len"):
+    with pytest.raises(ConfigError, match=r"exceeds the Linformer control's maximum length 10 \(max_positions\)"):
         attn(x, x, x)

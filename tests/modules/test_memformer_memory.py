@@ -123,15 +123,16 @@ def test_half_precision_normalisation_is_finite(dtype):
 
 
 @pytest.mark.parametrize(
-    "build, flag",
+    "build, parameter",
     [
-        (lambda: SlotAttentionWriter(DIM, 3), "--memformer-write-heads=3"),
-        (lambda: SlotAttentionWriter(DIM, HEADS, temperature=0.0), "--memformer-write-temperature"),
-        (lambda: SlotAttentionWriter(DIM, HEADS, self_value="bogus"), "--memformer-self-value"),
-        (lambda: BiasedMemoryNorm(0, DIM), "--memformer-slots"),
-        (lambda: BiasedMemoryNorm(SLOTS, DIM, norm="bogus"), "--memformer-memory-norm"),
+        (lambda: SlotAttentionWriter(DIM, 3), "num_heads=3"),
+        (lambda: SlotAttentionWriter(DIM, HEADS, temperature=0.0), "temperature must be > 0"),
+        (lambda: SlotAttentionWriter(DIM, HEADS, self_value="bogus"), "self_value: unknown 'bogus'"),
+        (lambda: BiasedMemoryNorm(0, DIM), "num_slots must be >= 1"),
+        (lambda: BiasedMemoryNorm(SLOTS, DIM, norm="bogus"), "norm: unknown 'bogus'"),
     ],
 )
-def test_bad_settings_name_the_flag(build, flag):
-    with pytest.raises(ConfigError, match=flag):
+def test_bad_settings_name_the_parameter(build, parameter):
+    """The modules name their own parameters; the model names the flags (tests/models/test_memformer_model.py)."""
+    with pytest.raises(ConfigError, match=parameter):
         build()

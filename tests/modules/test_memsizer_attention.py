@@ -213,22 +213,23 @@ def test_attention_dropout_applies_only_in_training():
 
 
 @pytest.mark.parametrize(
-    "kwargs, flag",
+    "kwargs, parameter",
     [
-        (dict(slots=0), "--memsizer-slots"),
-        (dict(slots=-3, flag_prefix="--memsizer-cross"), "--memsizer-cross-slots"),
-        (dict(q_init_scale=0.0), "--memsizer-q-init-scale"),
-        (dict(q_init_scale=float("nan")), "--memsizer-q-init-scale"),
-        (dict(kv_init_scale=-1.0), "--memsizer-kv-init-scale"),
-        (dict(chunk_size=0), "--memsizer-chunk-size"),
+        (dict(slots=0), "num_slots must be an integer >= 1"),
+        (dict(slots=-3), "num_slots must be an integer >= 1, got -3"),
+        (dict(q_init_scale=0.0), "q_init_scale must be a positive number"),
+        (dict(q_init_scale=float("nan")), "q_init_scale must be a positive number"),
+        (dict(kv_init_scale=-1.0), "kv_init_scale must be a positive number"),
+        (dict(chunk_size=0), "chunk_size must be >= 1"),
         (dict(role="bogus"), "unknown attention role"),
     ],
 )
-def test_bad_settings_name_the_flag(kwargs, flag):
-    with pytest.raises(ConfigError, match=flag):
+def test_bad_settings_name_the_parameter(kwargs, parameter):
+    """The module names its own parameters; the flags are named by the builders (tests/models)."""
+    with pytest.raises(ConfigError, match=parameter):
         module(**kwargs)
 
 
 def test_heads_must_divide_the_dimension():
-    with pytest.raises(ConfigError, match="--decoder-attention-heads=3"):
-        MemSizerAttention(DIM, 3, "decoder", num_slots=4, heads_flag="--decoder-attention-heads")
+    with pytest.raises(ConfigError, match="num_heads=3"):
+        MemSizerAttention(DIM, 3, "decoder", num_slots=4)

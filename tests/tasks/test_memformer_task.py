@@ -17,7 +17,8 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from memattn_fairseq.errors import ConfigError
 from memattn_fairseq.modules.memformer_state import RecurrentState, StreamPosition
 from memattn_fairseq.tasks.memformer_lm_task import MemformerLMConfig, MemformerLMTask
-from memattn_fairseq.training.memformer_mrbp import block_sample, find_memformer, recurrent_train_step
+from memattn_fairseq.tasks.memformer_stream_data import block_sample
+from memattn_fairseq.training.memformer_mrbp import find_memformer, recurrent_train_step
 
 VOCAB, L, SLOTS, WIDTH = 40, 4, 6, 32
 LINES = [[4 + (7 * i + 3 * j) % (VOCAB - 4) for j in range(5 + i % 7)] for i in range(60)]  # ~540 tokens + eos

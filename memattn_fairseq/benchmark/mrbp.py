@@ -10,9 +10,10 @@ from typing import Callable, Dict, List
 import torch
 
 from .. import model_factory
-from ..benchmark.measure import peak_bytes, seconds_per_call
-from ..benchmark.training import cross_entropy
-from .memformer_mrbp import block_sample, recurrent_train_step
+from ..tasks.memformer_stream_data import block_sample
+from ..training.memformer_mrbp import recurrent_train_step
+from .measure import peak_bytes, seconds_per_call
+from .training import cross_entropy
 
 
 def segment_length(args) -> int:
