@@ -86,10 +86,15 @@ def main(argv=None) -> None:
     print(f"[study] {args.task}: {len(runs)} runs ({len(runs) - len(pending)} done), {budget.updates} updates each, "
           f"size {args.size}, results in {out}", flush=True)
     results = []
-    with tqdm(total=len(pending) * budget.updates, unit="update", file=sys.stderr, dynamic_ncols=True) as bar:
+
+    def updates_done(run) -> int:
+        return max([p["update"] for p in curve(out / "runs" / run.name / "train.log", args.task)] or [0])
+
+    to_train = sum(max(0, budget.updates - updates_done(r)) for r in pending)
+    with tqdm(total=to_train, unit="update", file=sys.stderr, dynamic_ncols=True) as bar:
         for run in runs:
             log = out / "runs" / run.name / "train.log"
-            done_before = max([p["update"] for p in curve(log, args.task)] or [0])
+            done_before = updates_done(run)
             bar.set_description(run.name)
 
             def progress(line, run=run):

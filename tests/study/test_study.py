@@ -3,6 +3,7 @@ fairseq tools, resume of an interrupted run, and the files of the report."""
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -110,6 +111,17 @@ def test_lm_study_runs_resumes_and_reports(corpora, tmp_path):
            "--out", out)
     assert {p: p.stat().st_mtime for p in out.glob("runs/*/result.json")} == mtimes
 
+    # --updates continues a copy of a finished run from its last checkpoint (the schedule ignores the length)
+    longer = tmp_path / "longer"
+    shutil.copytree(out / "runs" / "transformer-c512-s1", longer / "runs" / "transformer-c512-s1")
+    (longer / "runs" / "transformer-c512-s1" / "result.json").unlink()
+    module("memattn_fairseq.study", "lm", lm, "--sweeps", "core", "--models", "transformer", "--seeds", "1",
+           "--size", "tiny", "--updates", budget.updates + 3, "--out", longer)
+    extended = json.loads((longer / "runs" / "transformer-c512-s1" / "result.json").read_text())
+    assert [p["update"] for p in extended["curve"]] == [3, 6, 9]
+    assert "@ 6 updates)" in (longer / "runs" / "transformer-c512-s1" / "train.log").read_text()
+    assert f"{budget.updates + 3} updates" in (longer / "summary.md").read_text()
+
 
 def test_mt_study_scores_detokenised_bleu(corpora, tmp_path):
     _, mt = corpora
@@ -128,3 +140,5 @@ def test_bad_sweep_is_one_line(corpora, tmp_path):
     assert_one_line_error(proc, "--sweeps", "'slots'")
     proc = module("memattn_fairseq.study", "lm", lm, "--models", "abc_mlp8", "--out", tmp_path, check=False)
     assert_one_line_error(proc, "--models", "'abc_mlp8'", "abc_mlp64")
+    proc = module("memattn_fairseq.study", "lm", lm, "--lr", "0", "--out", tmp_path, check=False)
+    assert_one_line_error(proc, "--lr must be > 0")
