@@ -32,7 +32,7 @@ class MemAttnTransformerModel(TransformerModel):
         if OmegaConf.is_config(args):  # fairseq-hydra-train: plain namespace, so every key reaches the layers
             args = argparse.Namespace(**OmegaConf.to_container(args, resolve=True))
         fill_option_defaults(args, cls.options_dataclass)
-        cls.attention_builder(args)  # validates the options before any layer is built
+        cls.attention_builder(args)  # checks the roles before any layer is built (the modules check the rest)
         return super().build_model(args, task)
 
     @classmethod
