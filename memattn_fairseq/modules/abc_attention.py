@@ -12,7 +12,6 @@ Memory and state per layer (B = batch x beam):
 """
 from typing import Dict, Optional
 
-import torch.nn as nn
 from fairseq.modules.fairseq_dropout import FairseqDropout
 from torch import Tensor
 
@@ -44,24 +43,15 @@ class AbcAttention(BoundedAttention):
         check_parameter(control != "linformer" or max_positions >= 1, "max_positions",
                         f"{{name}} must be >= 1, got {max_positions}")
         self.num_slots, self.chunk_size, self.control_name = num_slots, chunk_size, control
-        kdim = kdim or embed_dim
-        self.q_proj = nn.Linear(embed_dim, embed_dim)
-        self.k_proj = nn.Linear(kdim, embed_dim)
-        self.v_proj = nn.Linear(kdim, embed_dim)
-        self.out_proj = nn.Linear(embed_dim, embed_dim)
+        self.add_projections(kdim)
         # the control reads the tokens being written: the source for cross-attention, x otherwise
-        self.control = build_control(control, kdim, num_heads, num_slots, max_positions)
+        self.control = build_control(control, kdim or embed_dim, num_heads, num_slots, max_positions)
         self.dropout_module = FairseqDropout(dropout, module_name=type(self).__name__)
         self.scaling = self.head_dim ** -0.5
         self.reset_parameters()
 
     def reset_parameters(self):
-        # as fairseq's MultiheadAttention
-        gain = 2 ** -0.5 if self.self_attention else 1.0
-        for proj in (self.q_proj, self.k_proj, self.v_proj):
-            nn.init.xavier_uniform_(proj.weight, gain=gain)
-        nn.init.xavier_uniform_(self.out_proj.weight)
-        nn.init.constant_(self.out_proj.bias, 0.0)
+        self.reset_projections()
 
     def _queries(self, x: Tensor) -> Tensor:
         return at_least_fp32(self.split_heads(self.q_proj(x))) * self.scaling  # [B,H,T,D]

@@ -118,6 +118,22 @@ class BoundedAttention(nn.Module):
         return tensor_bytes(self._get_input_buffer(incremental_state).values())
 
     # -- helpers for subclasses ------------------------------------------------------------------------------
+    def add_projections(self, kdim: Optional[int]) -> None:
+        """q, k, v and out projections with biases, as fairseq's MultiheadAttention (k, v read width ``kdim``)."""
+        kdim = kdim or self.embed_dim
+        self.q_proj = nn.Linear(self.embed_dim, self.embed_dim)
+        self.k_proj = nn.Linear(kdim, self.embed_dim)
+        self.v_proj = nn.Linear(kdim, self.embed_dim)
+        self.out_proj = nn.Linear(self.embed_dim, self.embed_dim)
+
+    def reset_projections(self) -> None:
+        """fairseq's MultiheadAttention initialisation of the projections of ``add_projections``."""
+        gain = 2 ** -0.5 if self.self_attention else 1.0
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            nn.init.xavier_uniform_(proj.weight, gain=gain)
+        nn.init.xavier_uniform_(self.out_proj.weight)
+        nn.init.constant_(self.out_proj.bias, 0.0)
+
     def split_heads(self, x: Tensor) -> Tensor:
         """[B,T,H*D] -> [B,H,T,D]"""
         batch, length, _ = x.shape

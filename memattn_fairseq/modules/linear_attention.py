@@ -23,20 +23,8 @@ class LinearAttention(BoundedAttention):
         super().__init__(embed_dim, num_heads, role)
         check_parameter(chunk_size >= 1, "chunk_size", f"{{name}} must be >= 1, got {chunk_size}")
         self.chunk_size = chunk_size
-        kdim = kdim or embed_dim
-        self.q_proj = nn.Linear(embed_dim, embed_dim)
-        self.k_proj = nn.Linear(kdim, embed_dim)
-        self.v_proj = nn.Linear(kdim, embed_dim)
-        self.out_proj = nn.Linear(embed_dim, embed_dim)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        # as fairseq's MultiheadAttention
-        gain = 2 ** -0.5 if self.self_attention else 1.0
-        for proj in (self.q_proj, self.k_proj, self.v_proj):
-            nn.init.xavier_uniform_(proj.weight, gain=gain)
-        nn.init.xavier_uniform_(self.out_proj.weight)
-        nn.init.constant_(self.out_proj.bias, 0.0)
+        self.add_projections(kdim)
+        self.reset_projections()
 
     def _features(self, proj: nn.Linear, x: Tensor) -> Tensor:
         """[B,T,C] -> phi(proj(x)) [B,H,T,D] in at least fp32"""
