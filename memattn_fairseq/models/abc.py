@@ -7,25 +7,25 @@ from dataclasses import dataclass
 from fairseq.models import register_model
 from fairseq.models.transformer import base_architecture, transformer_vaswani_wmt_en_de_big, transformer_wmt_en_de
 from fairseq.models.transformer_lm import (
-    TransformerLanguageModelConfig,
     transformer_lm_baevski_wiki103,
     transformer_lm_big,
 )
 
 from ..errors import check
 from ..options.abc import AbcAttentionBuilder, AbcLMConfig, AbcTranslationConfig
-from .language_model import MemAttnLanguageModel
+from .language_model import MemAttnLanguageModel, MemAttnLanguageModelConfig
 from .presets import register_presets
 from .translation_model import MemAttnTransformerModel
 
 
 @dataclass
-class AbcLanguageModelConfig(TransformerLanguageModelConfig, AbcLMConfig):
+class AbcLanguageModelConfig(MemAttnLanguageModelConfig, AbcLMConfig):
     pass
 
 
 @register_model("abc_lm", dataclass=AbcLanguageModelConfig)
 class AbcLanguageModel(MemAttnLanguageModel):
+    options_dataclass = AbcLMConfig
     attention_builder = AbcAttentionBuilder.for_lm
 
     @classmethod

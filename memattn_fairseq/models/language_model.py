@@ -1,15 +1,32 @@
-"""Base of the plugin's language models: fairseq's TransformerLanguageModel with a pluggable attention builder."""
+"""Base of the plugin's language models: fairseq's TransformerLanguageModel with a pluggable attention builder.
+
+Layers are pre-norm, as fairseq's LM presets build them (``base_lm_architecture``: "not stable without this"),
+whatever ``--decoder-normalize-before`` says; ``--decoder-post-norm`` gives the post-norm layout that fairseq's plain
+``--arch transformer_lm`` builds (used when a post-norm softmax checkpoint is converted).
+"""
+from dataclasses import dataclass, field
+
 from fairseq import options
 from fairseq.models.transformer import TransformerConfig
-from fairseq.models.transformer_lm import TransformerLanguageModel, base_lm_architecture
+from fairseq.models.transformer_lm import TransformerLanguageModel, TransformerLanguageModelConfig, base_lm_architecture
 from fairseq.modules import AdaptiveInput
 
 from ..errors import check
 from ..modules.transformer_layers import MemAttnDecoder
 
 
+@dataclass
+class MemAttnLanguageModelConfig(TransformerLanguageModelConfig):
+    decoder_post_norm: bool = field(
+        default=False, metadata={"help": "post-norm layers without a final norm, as fairseq's --arch transformer_lm "
+                                         "(default: pre-norm, as fairseq's LM presets)"})
+
+
 class MemAttnLanguageModel(TransformerLanguageModel):
-    """Subclasses implement ``attention_builder(args)`` (see modules/transformer_layers.py)."""
+    """Subclasses implement ``attention_builder(args)`` (see modules/transformer_layers.py) and name their family's
+    options in ``options_dataclass`` (also part of the dataclass they are registered with)."""
+
+    options_dataclass = None  # set by subclasses
 
     @classmethod
     def hub_models(cls):
@@ -26,7 +43,8 @@ class MemAttnLanguageModel(TransformerLanguageModel):
 
     @classmethod
     def build_model(cls, args, task):
-        base_lm_architecture(args)  # fairseq's LM defaults, including the pre-norm that LM training needs
+        base_lm_architecture(args)  # fairseq's LM defaults; it sets pre-norm
+        args.decoder_normalize_before = not getattr(args, "decoder_post_norm", False)
         check(not args.character_embeddings, "--character-embeddings is not supported by the memattn models")
         if args.decoder_layers_to_keep:
             args.decoder_layers = len(args.decoder_layers_to_keep.split(","))

@@ -5,21 +5,21 @@ from dataclasses import dataclass
 
 from fairseq.models import register_model
 from fairseq.models.transformer import base_architecture
-from fairseq.models.transformer_lm import TransformerLanguageModelConfig
 
 from ..options.linear import LinearAttentionBuilder, LinearLMConfig, LinearTranslationConfig
-from .language_model import MemAttnLanguageModel
+from .language_model import MemAttnLanguageModel, MemAttnLanguageModelConfig
 from .presets import register_presets
 from .translation_model import MemAttnTransformerModel
 
 
 @dataclass
-class LinearLanguageModelConfig(TransformerLanguageModelConfig, LinearLMConfig):
+class LinearLanguageModelConfig(MemAttnLanguageModelConfig, LinearLMConfig):
     pass
 
 
 @register_model("linear_lm", dataclass=LinearLanguageModelConfig)
 class LinearLanguageModel(MemAttnLanguageModel):
+    options_dataclass = LinearLMConfig
     attention_builder = LinearAttentionBuilder.for_lm
 
 

@@ -17,24 +17,24 @@ from dataclasses import dataclass
 from fairseq.models import register_model
 from fairseq.models.transformer import base_architecture, transformer_vaswani_wmt_en_de_big, transformer_wmt_en_de
 from fairseq.models.transformer_lm import (
-    TransformerLanguageModelConfig,
     transformer_lm_baevski_wiki103,
     transformer_lm_big,
 )
 
 from ..options.memsizer import MemSizerAttentionBuilder, MemSizerLMConfig, MemSizerTranslationConfig
-from .language_model import MemAttnLanguageModel
+from .language_model import MemAttnLanguageModel, MemAttnLanguageModelConfig
 from .presets import register_presets
 from .translation_model import MemAttnTransformerModel
 
 
 @dataclass
-class MemSizerLanguageModelConfig(TransformerLanguageModelConfig, MemSizerLMConfig):
+class MemSizerLanguageModelConfig(MemAttnLanguageModelConfig, MemSizerLMConfig):
     pass
 
 
 @register_model("memsizer_lm", dataclass=MemSizerLanguageModelConfig)
 class MemSizerLanguageModel(MemAttnLanguageModel):
+    options_dataclass = MemSizerLMConfig
     attention_builder = MemSizerAttentionBuilder.for_lm
 
 

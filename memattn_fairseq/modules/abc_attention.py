@@ -22,6 +22,8 @@ from .bounded_attention import BoundedAttention, recomputed_in_backward
 
 
 class AbcAttention(BoundedAttention):
+    softmax_parameters = BoundedAttention.PROJECTIONS
+
     def __init__(
         self,
         embed_dim: int,

@@ -41,7 +41,12 @@ def recomputed_in_backward(fn, *args):
 
 @with_incremental_state
 class BoundedAttention(nn.Module):
-    """Base class. ``embed_dim`` is the model width, ``num_heads`` the heads (``head_dim`` = embed_dim / heads)."""
+    """Base class. ``embed_dim`` is the model width, ``num_heads`` the heads (``head_dim`` = embed_dim / heads).
+
+    ``softmax_parameters`` names the submodules that play the same part as fairseq's MultiheadAttention submodules
+    of the same name (and shape); converting a softmax checkpoint copies them (``conversion/weights.py``)."""
+
+    softmax_parameters: Tuple[str, ...] = ()
 
     def __init__(self, embed_dim: int, num_heads: int, role: str):
         super().__init__()
@@ -118,6 +123,8 @@ class BoundedAttention(nn.Module):
         return tensor_bytes(self._get_input_buffer(incremental_state).values())
 
     # -- helpers for subclasses ------------------------------------------------------------------------------
+    PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
+
     def add_projections(self, kdim: Optional[int]) -> None:
         """q, k, v and out projections with biases, as fairseq's MultiheadAttention (k, v read width ``kdim``)."""
         kdim = kdim or self.embed_dim

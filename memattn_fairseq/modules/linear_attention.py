@@ -19,6 +19,8 @@ from .bounded_attention import BoundedAttention, recomputed_in_backward
 
 
 class LinearAttention(BoundedAttention):
+    softmax_parameters = BoundedAttention.PROJECTIONS
+
     def __init__(self, embed_dim: int, num_heads: int, role: str, chunk_size: int = 64, kdim: Optional[int] = None):
         super().__init__(embed_dim, num_heads, role)
         check_parameter(chunk_size >= 1, "chunk_size", f"{{name}} must be >= 1, got {chunk_size}")

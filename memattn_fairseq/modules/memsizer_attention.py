@@ -38,6 +38,8 @@ def _layer_norm_fp32(norm: nn.LayerNorm, x: Tensor) -> Tensor:
 
 
 class MemSizerAttention(BoundedAttention):
+    softmax_parameters = ("v_proj",)  # the value projection; the slots (q_proj, k_proj) have no softmax twin
+
     def __init__(
         self,
         embed_dim: int,
