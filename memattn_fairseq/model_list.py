@@ -60,8 +60,9 @@ def _abc_lm(control: str) -> Model:
 
 
 MODELS: Tuple[Model, ...] = (
-    Model("transformer", "lm", "transformer_lm", "language_modeling", "fairseq transformer_lm (softmax)",
-          baseline=True),
+    # pre-norm, as the plugin LMs and fairseq's LM presets (plain --arch transformer_lm is post-norm)
+    Model("transformer", "lm", "transformer_lm", "language_modeling", "fairseq transformer_lm (softmax, pre-norm)",
+          dict(decoder_normalize_before=True), baseline=True),
     _abc_lm("mlp"),
     _abc_lm("linformer"),
     _abc_lm("window"),

@@ -24,7 +24,8 @@ def variant(kind: str, name: str, slots: Optional[int] = None, rename: str = "",
             **options) -> Variant:
     """The list's model ``name`` at ``slots`` (None: its default), with extra ``options``; ``rename`` names it."""
     entry = model_list.get(kind, name).with_slots(slots).with_options(**options)
-    return Variant(rename or f"{name}{slots or ''}", label or entry.label + (f", n={slots}" if slots else ""),
+    size = "k" if entry.arch.startswith("memsizer") else "n"  # each paper's letter for its memory size
+    return Variant(rename or f"{name}{slots or ''}", label or entry.label + (f", {size}={slots}" if slots else ""),
                    tuple(entry.flags()), entry.baseline)
 
 
@@ -52,7 +53,13 @@ LM_VARIANTS = _by_name(
     *(variant("lm", "abc_mlp", n) for n in (8, 16, 32, 64, 128)), variant("lm", "abc_linformer", 64),
     variant("lm", "abc_window", 64), variant("lm", "abc_window", 128),
     *(variant("lm", "memsizer", k) for k in (4, 8, 16, 32, 64)),
-    variant("lm", "memformer", rename="memformer_nomem", label="Memformer w/o memory", memformer_no_memory=True))
+    variant("lm", "memsizer", 32, rename="memsizer32_init8", label="MemSizer, k=32, init scales 8 / 8",
+            memsizer_q_init_scale=8.0, memsizer_kv_init_scale=8.0),
+    variant("lm", "memformer", rename="memformer_nomem", label="Memformer w/o memory", memformer_no_memory=True),
+    variant("lm", "transformer", rename="transformer_postnorm", label="fairseq transformer_lm (softmax, post-norm)",
+            decoder_normalize_before=False),
+    variant("lm", "abc_mlp", 64, rename="abc_mlp64_postnorm", label="ABC (mlp control), n=64, post-norm",
+            decoder_post_norm=True))
 MT_VARIANTS = _by_name(
     *(variant("mt", m.name) for m in model_list.models("mt")),
     _abc_mt("decoder,cross"), _abc_mt("decoder,cross", "window"), _abc_mt("decoder"), _abc_mt("encoder,decoder,cross"),
@@ -71,6 +78,10 @@ LM_SWEEPS: Dict[str, List[Tuple[str, int]]] = {
     "controls": _at(512, "transformer", "abc_mlp64", "abc_linformer64", "abc_window64", "abc_window128"),
     "context": [pair for c in (128, 512, 1024) for pair in _at(c, "transformer", "abc_mlp64", "memsizer32")],
     "memformer_memory": _at(512, "transformer", "memformer", "memformer_nomem"),
+    # the official code's init scales: 32 / 1 (its WikiText-103 recipe: the LM default) against 8 / 8 (its MT default)
+    "memsizer_init": _at(512, "transformer", "memsizer32", "memsizer32_init8"),
+    # the same comparison in fairseq's plain transformer_lm layout (post-norm) as in the plugin's (pre-norm)
+    "layout": _at(512, "transformer", "abc_mlp64", "transformer_postnorm", "abc_mlp64_postnorm"),
 }
 MT_SWEEPS: Dict[str, List[Tuple[str, int]]] = {
     "core": _at(0, "transformer", "abc_mlp_decoder_cross", "abc_window_decoder_cross", "memsizer_decoder_cross"),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from memattn_fairseq.study.budgets import BUDGETS
 from memattn_fairseq.study.runner import Run, curve, train_command
@@ -101,7 +102,7 @@ def test_lm_study_runs_resumes_and_reports(corpora, tmp_path):
     assert params["memformer_nomem"] < params["memformer"]  # no writer without memory
     assert len(list(csv.DictReader(open(out / "curves.csv")))) == 6
     summary = (out / "summary.md").read_text()
-    assert "| fairseq transformer_lm (softmax) | 512 | 1 |" in summary and "| 1.000 | 1.000 |" in summary
+    assert "| fairseq transformer_lm (softmax, pre-norm) | 512 | 1 |" in summary and "| 1.000 | 1.000 |" in summary
     png = (out / "curves_memformer_memory.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
@@ -142,3 +143,25 @@ def test_bad_sweep_is_one_line(corpora, tmp_path):
     assert_one_line_error(proc, "--models", "'abc_mlp8'", "abc_mlp64")
     proc = module("memattn_fairseq.study", "lm", lm, "--lr", "0", "--out", tmp_path, check=False)
     assert_one_line_error(proc, "--lr must be > 0")
+
+
+def test_conversion_study_compares_the_four_arms(corpora, tmp_path):
+    lm, _ = corpora
+    out = tmp_path / "lm"
+    module("memattn_fairseq.study", "lm", lm, "--sweeps", "core", "--models", "transformer,abc_mlp64", "--seeds", "1",
+           "--size", "tiny", "--out", out)
+    args = ("memattn_fairseq.study.conversion", lm, "--study", out, "--models", "abc_mlp64", "--size", "tiny",
+            "--finetune-updates", "2", "--transfer-updates", "2")
+    module(*args)
+    rows = list(csv.DictReader(open(out / "conversion" / "results.csv")))
+    arms = {(r["arm"], int(r["update"])) for r in rows}
+    assert arms == {("teacher", 0), *((a, u) for a in ("direct", "transfer", "scratch") for u in (0, 1, 2))}
+    record = torch.load(out / "conversion" / "abc_mlp64-transfer" / "converted.pt", weights_only=False)["conversion"]
+    assert record["transfer_updates"] == 2
+    scratch_log = (out / "conversion" / "abc_mlp64-scratch" / "train.log").read_text()
+    assert "@ 6 updates)" in scratch_log  # continued from the study's own run
+    summary = (out / "conversion" / "summary.md").read_text()
+    assert "| ABC (mlp control), n=64 | transfer |" in summary
+    mtime = (out / "conversion" / "abc_mlp64-direct" / "converted.pt").stat().st_mtime
+    module(*args)  # a second start converts nothing again
+    assert (out / "conversion" / "abc_mlp64-direct" / "converted.pt").stat().st_mtime == mtime

@@ -1,0 +1,186 @@
+"""The LM study's transformer converted into bounded models: validation perplexity against finetuning updates.
+
+    python -m memattn_fairseq.study.conversion data-bin/kernel-docs --study runs/study/lm-core --seed 1 \\
+        --models abc_mlp64,memsizer32 --finetune-updates 40 --transfer-updates 100
+
+It reads a finished quality study (``python -m memattn_fairseq.study lm ...``) and, for each bounded model, compares
+four arms at equal extra budget (K = --finetune-updates; default 10% of the teacher's updates):
+
+    teacher   the study's transformer (seed S), the source of every conversion
+    direct    converted (python -m memattn_fairseq.conversion: every shared weight copied), finetuned K updates
+    transfer  converted with --transfer-updates of attention transfer, finetuned K updates
+    scratch   the study's own run of the bounded model (seed S) trained K updates further; the inverse-sqrt schedule
+              does not depend on the length, so this is the model trained from scratch for the teacher's budget + K
+
+Finetuning uses the study's budget (size, optimiser, batch) with peak lr the teacher's final lr, warmup K/4 and a
+validation every K/4 updates; update 0 is scored by fairseq-validate. Results: OUT/results.csv (one row a
+validation) and OUT/summary.md (default OUT: STUDY/conversion). Started again, it skips what is done and resumes.
+"""
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+from ..errors import ConfigError, check
+from ..recipes.text_preprocess import fairseq_tool
+from .budgets import BUDGETS, Budget
+from .runner import Run, curve, train_command
+from .variants import LM_VARIANTS
+
+CONTEXT = 512
+ARMS = ("teacher", "direct", "transfer", "scratch")
+VALID_PPL = re.compile(r"valid on 'valid' subset \| loss [\d.]+ \| ppl ([\d.]+)")
+USER_DIR = str(Path(__file__).resolve().parents[1])
+
+
+def _tool(command: List[str], log_path: Path) -> str:
+    result = subprocess.run(command, capture_output=True, text=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write("$ " + " ".join(command) + "\n" + result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise ConfigError(f"{Path(command[0]).name} failed with exit status {result.returncode}: see {log_path}")
+    return result.stdout + result.stderr
+
+
+def valid_perplexity(checkpoint: Path, data: Path, budget: Budget, device: str, log_path: Path) -> float:
+    out = _tool([fairseq_tool("fairseq-validate"), str(data), "--user-dir", USER_DIR, "--path", str(checkpoint),
+                 "--task", "language_modeling", *budget.batch_flags("lm", CONTEXT), "--valid-subset", "valid",
+                 *(("--cpu",) if device == "cpu" else ())], log_path)
+    found = VALID_PPL.findall(out)
+    check(bool(found), f"fairseq-validate printed no perplexity: see {log_path}")
+    return float(found[-1])
+
+
+def finetune_budget(budget: Budget, updates: int) -> Budget:
+    """The study's budget for K updates from a converted model: peak lr the teacher's final lr (inverse sqrt)."""
+    final_lr = budget.lr * math.sqrt(budget.warmup / max(budget.warmup, budget.updates))
+    quarter = max(1, updates // 4)
+    return dataclasses.replace(budget, updates=updates, lr=final_lr, warmup=quarter, validate_every=quarter)
+
+
+def _train(command: List[str], log_path: Path) -> List[dict]:
+    _tool(command, log_path)
+    return curve(log_path, "lm")
+
+
+def converted_arm(arm: str, teacher: Path, model: str, data: Path, budget: Budget, args, out: Path) -> List[dict]:
+    """[{update, metric}] of a converted model (direct or transfer) from update 0 to K of finetuning."""
+    arm_dir = out / f"{model}-{arm}"
+    arm_dir.mkdir(parents=True, exist_ok=True)
+    variant = LM_VARIANTS[model]
+    converted = arm_dir / "converted.pt"
+    if not converted.exists():
+        transfer = ["--transfer-updates", str(args.transfer_updates), "--transfer-max-tokens",
+                    str(budget.tokens_per_update)] if arm == "transfer" else []
+        to = variant.flags[variant.flags.index("--arch") + 1]
+        _tool([sys.executable, "-m", "memattn_fairseq.conversion", str(teacher), str(converted), "--to", to,
+               *variant.flags[variant.flags.index("--arch") + 2:], "--data", str(data), "--seed", str(args.seed),
+               *transfer, *(("--cpu",) if args.device == "cpu" else ())], arm_dir / "convert.log")
+    start = valid_perplexity(converted, data, budget, args.device, arm_dir / "validate.log")
+    tune = finetune_budget(budget, args.finetune_updates)
+    command = train_command(Run("lm", variant, CONTEXT, args.seed), data, tune, arm_dir / "checkpoints", args.device)
+    points = _train(command + ["--finetune-from-model", str(converted)], arm_dir / "train.log")
+    return [{"update": 0, "metric": start}] + points
+
+
+def scratch_arm(model: str, study: Path, data: Path, budget: Budget, args, out: Path) -> List[dict]:
+    """The study's bounded run trained K updates further, from a copy of its last checkpoint."""
+    run = Run("lm", LM_VARIANTS[model], CONTEXT, args.seed)
+    source = study / "runs" / run.name
+    check((source / "result.json").exists(), f"--study {study}: run {run.name} has not finished")
+    arm_dir = out / f"{model}-scratch"
+    checkpoints = arm_dir / "checkpoints"
+    if not checkpoints.exists():
+        checkpoints.mkdir(parents=True)
+        (checkpoints / "checkpoint_last.pt").write_bytes((source / "checkpoints" / "checkpoint_last.pt").read_bytes())
+    longer = dataclasses.replace(budget, updates=budget.updates + args.finetune_updates,
+                                 validate_every=max(1, args.finetune_updates // 4))
+    points = _train(train_command(run, data, longer, checkpoints, args.device), arm_dir / "train.log")
+    start = {"update": 0, "metric": json.loads((source / "result.json").read_text())["valid"]}
+    return [start] + [{"update": p["update"] - budget.updates, "metric": p["metric"]} for p in points
+                      if p["update"] > budget.updates]
+
+
+def teacher_arm(study: Path, seed: int) -> tuple:
+    run = Run("lm", LM_VARIANTS["transformer"], CONTEXT, seed)
+    run_dir = study / "runs" / run.name
+    check((run_dir / "result.json").exists(), f"--study {study}: run {run.name} has not finished")
+    result = json.loads((run_dir / "result.json").read_text())
+    return run_dir / "checkpoints" / "checkpoint_last.pt", [{"update": 0, "metric": result["valid"]}]
+
+
+def write_summary(rows: List[dict], out: Path, command: str, teacher_updates: int) -> Path:
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ("model", "arm", "update", "valid_ppl"))
+        writer.writeheader()
+        writer.writerows(rows)
+    teacher = next(r["valid_ppl"] for r in rows if r["arm"] == "teacher")
+    updates = sorted({r["update"] for r in rows if r["arm"] != "teacher"})
+    lines = [f"# Converting the transformer (valid perplexity {teacher:.2f} after {teacher_updates} updates)", "",
+             f"`{command}`", "",
+             "Validation perplexity against extra updates (ratio to the teacher at the last column).", "",
+             "| model | arm | " + " | ".join(f"+{u}" for u in updates) + " | ratio to teacher |",
+             "|---|---|" + "---|" * (len(updates) + 1)]
+    for model in dict.fromkeys(r["model"] for r in rows if r["arm"] != "teacher"):
+        for arm in ARMS[1:]:
+            found = {r["update"]: r["valid_ppl"] for r in rows if r["model"] == model and r["arm"] == arm}
+            if found:
+                last = found[max(found)]
+                cells = " | ".join(f"{found[u]:.2f}" if u in found else "" for u in updates)
+                lines.append(f"| {LM_VARIANTS[model].label} | {arm} | {cells} | {last / teacher:.3f} |")
+    path = out / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m memattn_fairseq.study.conversion", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="the study's binarised LM data")
+    parser.add_argument("--study", type=Path, required=True, help="a finished LM study's output directory")
+    parser.add_argument("--seed", type=int, default=1, help="the study's seed whose runs are used (default 1)")
+    parser.add_argument("--models", default="abc_mlp64,memsizer32", help="comma list of the study's bounded runs")
+    parser.add_argument("--size", choices=("tiny", "cpu", "gpu"), default="cpu", help="the study's size")
+    parser.add_argument("--lr", type=float, help="the study's --lr, if it set one")
+    parser.add_argument("--finetune-updates", type=int, help="K (default: 10%% of the study's updates)")
+    parser.add_argument("--transfer-updates", type=int, default=100, help="attention transfer of the transfer arm")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--out", type=Path, help="output directory (default STUDY/conversion)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    budget = BUDGETS["lm"][args.size]
+    budget = dataclasses.replace(budget, lr=args.lr or budget.lr)
+    args.finetune_updates = args.finetune_updates or max(1, budget.updates // 10)
+    check(args.finetune_updates >= 1, f"--finetune-updates must be >= 1, got {args.finetune_updates}")
+    models = [m.strip() for m in args.models.split(",")]
+    for model in models:
+        check(model in LM_VARIANTS and not LM_VARIANTS[model].baseline and "memformer" not in model,
+              f"--models: {model!r} is not a convertible study model (e.g. abc_mlp64, abc_window64, memsizer32)")
+    out = args.out or args.study / "conversion"
+    out.mkdir(parents=True, exist_ok=True)
+    teacher, teacher_points = teacher_arm(args.study, args.seed)
+    rows = [{"model": "transformer", "arm": "teacher", "update": 0, "valid_ppl": teacher_points[0]["metric"]}]
+    for model in models:
+        arms: Dict[str, List[dict]] = {}
+        for arm in ("direct", "transfer"):
+            print(f"[conversion] {model}: {arm}", flush=True)
+            arms[arm] = converted_arm(arm, teacher, model, args.data, budget, args, out)
+        print(f"[conversion] {model}: scratch", flush=True)
+        arms["scratch"] = scratch_arm(model, args.study, args.data, budget, args, out)
+        rows += [{"model": model, "arm": arm, "update": p["update"], "valid_ppl": p["metric"]}
+                 for arm, points in arms.items() for p in points]
+    command = "python -m memattn_fairseq.study.conversion " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"[conversion] {write_summary(rows, out, command, budget.updates)}")
+
+
+if __name__ == "__main__":
+    main()
