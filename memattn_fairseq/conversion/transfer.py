@@ -9,6 +9,7 @@ the parameters of the converted attention modules train; both models run without
 Resumable: every ``save_interval`` updates, the trained parameters, the optimiser and the data position go to
 ``state_path`` (atomically); started again with the same ``state_path``, the transfer continues from there.
 """
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -68,8 +69,8 @@ def imitation_loss(attention: Dict[str, nn.Module], calls: Dict[str, tuple]) -> 
     return torch.stack(losses).mean()
 
 
-def _batches(task, teacher: nn.Module, settings: TransferSettings, position: Optional[dict]):
-    """Training batches forever, from ``position`` (an epoch iterator state) if given; yields (sample, iterator)."""
+def _epoch_iterator(task, teacher: nn.Module, settings: TransferSettings, position: Optional[dict]):
+    """fairseq's iterator over the training batches, at ``position`` (its saved state) if given."""
     task.load_dataset("train")
     epoch_itr = task.get_batch_iterator(
         dataset=task.dataset("train"), max_tokens=settings.max_tokens,
@@ -77,9 +78,7 @@ def _batches(task, teacher: nn.Module, settings: TransferSettings, position: Opt
         ignore_invalid_inputs=True, required_batch_size_multiple=1, seed=settings.seed, num_workers=0, epoch=1)
     if position:
         epoch_itr.load_state_dict(position)
-    while True:
-        for sample in epoch_itr.next_epoch_itr(shuffle=True):
-            yield sample, epoch_itr
+    return epoch_itr
 
 
 def transfer(task, teacher: nn.Module, student: nn.Module, settings: TransferSettings, state_path: str,
@@ -101,9 +100,10 @@ def transfer(task, teacher: nn.Module, student: nn.Module, settings: TransferSet
     recorder = Recorder(teacher, attention)
     progress = tqdm(total=settings.updates, initial=done, desc="attention transfer", unit="update")
     try:
-        batches = _batches(task, teacher, settings, position)
+        epoch_itr = _epoch_iterator(task, teacher, settings, position)
+        batches = (sample for _ in itertools.count() for sample in epoch_itr.next_epoch_itr(shuffle=True))
         while done < settings.updates:
-            sample, epoch_itr = next(batches)
+            sample = next(batches)
             sample = utils.move_to_cuda(sample) if device != "cpu" else sample
             with torch.no_grad():
                 teacher(**sample["net_input"])

@@ -12,7 +12,7 @@ from typing import Dict, List
 import torch.nn as nn
 from torch import Tensor
 
-from ..errors import check
+from ..errors import ConfigError
 from ..modules.bounded_attention import BoundedAttention
 
 
@@ -71,10 +71,12 @@ def convert_weights(source: Dict[str, Tensor], target: nn.Module) -> Conversion:
             conversion.dropped.append(key)
         elif key not in conversion.state:  # (a key in both but not copied is already reported as mismatched)
             unknown.append(key)
-    check(not missing, f"the source checkpoint lacks {len(missing)} tensors of the converted model, e.g. {missing[0]}"
-          if missing else "")
-    check(not mismatched, f"the source checkpoint's shapes differ from the converted model's: {mismatched[0]}"
-          if mismatched else "")
-    check(not unknown, f"the source checkpoint has {len(unknown)} tensors the converted model has no place for, "
-                       f"e.g. {unknown[0]}" if unknown else "")
+    if missing:
+        raise ConfigError(f"the source checkpoint lacks {len(missing)} tensors of the converted model, "
+                          f"e.g. {missing[0]}")
+    if mismatched:
+        raise ConfigError(f"the source checkpoint's shapes differ from the converted model's: {mismatched[0]}")
+    if unknown:
+        raise ConfigError(f"the source checkpoint has {len(unknown)} tensors the converted model has no place for, "
+                          f"e.g. {unknown[0]}")
     return conversion

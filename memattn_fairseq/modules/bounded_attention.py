@@ -47,6 +47,7 @@ class BoundedAttention(nn.Module):
     of the same name (and shape); converting a softmax checkpoint copies them (``conversion/weights.py``)."""
 
     softmax_parameters: Tuple[str, ...] = ()
+    PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")  # made by add_projections
 
     def __init__(self, embed_dim: int, num_heads: int, role: str):
         super().__init__()
@@ -123,8 +124,6 @@ class BoundedAttention(nn.Module):
         return tensor_bytes(self._get_input_buffer(incremental_state).values())
 
     # -- helpers for subclasses ------------------------------------------------------------------------------
-    PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
-
     def add_projections(self, kdim: Optional[int]) -> None:
         """q, k, v and out projections with biases, as fairseq's MultiheadAttention (k, v read width ``kdim``)."""
         kdim = kdim or self.embed_dim

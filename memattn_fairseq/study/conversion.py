@@ -22,15 +22,15 @@ import dataclasses
 import json
 import math
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List
 
-from ..errors import ConfigError, check
+from ..checkpointing.atomic_write import copy_atomically
+from ..errors import check
 from ..recipes.text_preprocess import fairseq_tool
 from .budgets import BUDGETS, Budget
-from .runner import Run, curve, train_command
+from .runner import Run, curve, run_tool, train_command
 from .variants import LM_VARIANTS
 
 CONTEXT = 512
@@ -39,19 +39,10 @@ VALID_PPL = re.compile(r"valid on 'valid' subset \| loss [\d.]+ \| ppl ([\d.]+)"
 USER_DIR = str(Path(__file__).resolve().parents[1])
 
 
-def _tool(command: List[str], log_path: Path) -> str:
-    result = subprocess.run(command, capture_output=True, text=True)
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write("$ " + " ".join(command) + "\n" + result.stdout + result.stderr)
-    if result.returncode != 0:
-        raise ConfigError(f"{Path(command[0]).name} failed with exit status {result.returncode}: see {log_path}")
-    return result.stdout + result.stderr
-
-
 def valid_perplexity(checkpoint: Path, data: Path, budget: Budget, device: str, log_path: Path) -> float:
-    out = _tool([fairseq_tool("fairseq-validate"), str(data), "--user-dir", USER_DIR, "--path", str(checkpoint),
-                 "--task", "language_modeling", *budget.batch_flags("lm", CONTEXT), "--valid-subset", "valid",
-                 *(("--cpu",) if device == "cpu" else ())], log_path)
+    out = run_tool([fairseq_tool("fairseq-validate"), str(data), "--user-dir", USER_DIR, "--path", str(checkpoint),
+                    "--task", "language_modeling", *budget.batch_flags("lm", CONTEXT), "--valid-subset", "valid",
+                    *(("--cpu",) if device == "cpu" else ())], "fairseq-validate", log_path)
     found = VALID_PPL.findall(out)
     check(bool(found), f"fairseq-validate printed no perplexity: see {log_path}")
     return float(found[-1])
@@ -65,7 +56,7 @@ def finetune_budget(budget: Budget, updates: int) -> Budget:
 
 
 def _train(command: List[str], log_path: Path) -> List[dict]:
-    _tool(command, log_path)
+    run_tool(command, "fairseq-train", log_path)
     return curve(log_path, "lm")
 
 
@@ -78,41 +69,42 @@ def converted_arm(arm: str, teacher: Path, model: str, data: Path, budget: Budge
     if not converted.exists():
         transfer = ["--transfer-updates", str(args.transfer_updates), "--transfer-max-tokens",
                     str(budget.tokens_per_update)] if arm == "transfer" else []
-        to = variant.flags[variant.flags.index("--arch") + 1]
-        _tool([sys.executable, "-m", "memattn_fairseq.conversion", str(teacher), str(converted), "--to", to,
-               *variant.flags[variant.flags.index("--arch") + 2:], "--data", str(data), "--seed", str(args.seed),
-               *transfer, *(("--cpu",) if args.device == "cpu" else ())], arm_dir / "convert.log")
-    start = valid_perplexity(converted, data, budget, args.device, arm_dir / "validate.log")
+        arch = variant.flags.index("--arch")  # the flags: --task T --arch A [options]
+        run_tool([sys.executable, "-m", "memattn_fairseq.conversion", str(teacher), str(converted), "--to",
+                  *variant.flags[arch + 1:], "--data", str(data), "--seed", str(args.seed), *transfer,
+                  *(("--cpu",) if args.device == "cpu" else ())], "the conversion", arm_dir / "convert.log")
+    start_path = arm_dir / "start_ppl.txt"  # scored once: a restarted study does not validate it again
+    if not start_path.exists():
+        start_path.write_text(f"{valid_perplexity(converted, data, budget, args.device, arm_dir / 'validate.log')}\n")
+    start = float(start_path.read_text())
     tune = finetune_budget(budget, args.finetune_updates)
     command = train_command(Run("lm", variant, CONTEXT, args.seed), data, tune, arm_dir / "checkpoints", args.device)
     points = _train(command + ["--finetune-from-model", str(converted)], arm_dir / "train.log")
     return [{"update": 0, "metric": start}] + points
 
 
+def finished_run(study: Path, model: str, seed: int) -> tuple:
+    """(run, its folder, its result) of the study's finished run of ``model``."""
+    run = Run("lm", LM_VARIANTS[model], CONTEXT, seed)
+    run_dir = study / "runs" / run.name
+    check((run_dir / "result.json").exists(), f"--study {study}: run {run.name} has not finished")
+    return run, run_dir, json.loads((run_dir / "result.json").read_text())
+
+
 def scratch_arm(model: str, study: Path, data: Path, budget: Budget, args, out: Path) -> List[dict]:
     """The study's bounded run trained K updates further, from a copy of its last checkpoint."""
-    run = Run("lm", LM_VARIANTS[model], CONTEXT, args.seed)
-    source = study / "runs" / run.name
-    check((source / "result.json").exists(), f"--study {study}: run {run.name} has not finished")
+    run, source, result = finished_run(study, model, args.seed)
     arm_dir = out / f"{model}-scratch"
     checkpoints = arm_dir / "checkpoints"
-    if not checkpoints.exists():
-        checkpoints.mkdir(parents=True)
-        (checkpoints / "checkpoint_last.pt").write_bytes((source / "checkpoints" / "checkpoint_last.pt").read_bytes())
+    if not (checkpoints / "checkpoint_last.pt").exists():
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        copy_atomically(str(source / "checkpoints" / "checkpoint_last.pt"), str(checkpoints / "checkpoint_last.pt"))
     longer = dataclasses.replace(budget, updates=budget.updates + args.finetune_updates,
                                  validate_every=max(1, args.finetune_updates // 4))
     points = _train(train_command(run, data, longer, checkpoints, args.device), arm_dir / "train.log")
-    start = {"update": 0, "metric": json.loads((source / "result.json").read_text())["valid"]}
-    return [start] + [{"update": p["update"] - budget.updates, "metric": p["metric"]} for p in points
-                      if p["update"] > budget.updates]
-
-
-def teacher_arm(study: Path, seed: int) -> tuple:
-    run = Run("lm", LM_VARIANTS["transformer"], CONTEXT, seed)
-    run_dir = study / "runs" / run.name
-    check((run_dir / "result.json").exists(), f"--study {study}: run {run.name} has not finished")
-    result = json.loads((run_dir / "result.json").read_text())
-    return run_dir / "checkpoints" / "checkpoint_last.pt", [{"update": 0, "metric": result["valid"]}]
+    later = [{"update": p["update"] - budget.updates, "metric": p["metric"]} for p in points
+             if p["update"] > budget.updates]
+    return [{"update": 0, "metric": result["valid"]}] + later
 
 
 def write_summary(rows: List[dict], out: Path, command: str, teacher_updates: int) -> Path:
@@ -167,8 +159,9 @@ def main(argv=None) -> None:
               f"--models: {model!r} is not a convertible study model (e.g. abc_mlp64, abc_window64, memsizer32)")
     out = args.out or args.study / "conversion"
     out.mkdir(parents=True, exist_ok=True)
-    teacher, teacher_points = teacher_arm(args.study, args.seed)
-    rows = [{"model": "transformer", "arm": "teacher", "update": 0, "valid_ppl": teacher_points[0]["metric"]}]
+    _, teacher_dir, teacher_result = finished_run(args.study, "transformer", args.seed)
+    teacher = teacher_dir / "checkpoints" / "checkpoint_last.pt"
+    rows = [{"model": "transformer", "arm": "teacher", "update": 0, "valid_ppl": teacher_result["valid"]}]
     for model in models:
         arms: Dict[str, List[dict]] = {}
         for arm in ("direct", "transfer"):

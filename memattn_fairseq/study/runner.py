@@ -80,10 +80,11 @@ def curve(log_path: Path, task: str) -> List[dict]:
     return [points[u] for u in sorted(points)]
 
 
-def _run_tool(command: List[str], what: str, log_path: Path) -> str:
+def run_tool(command: List[str], what: str, log_path: Path) -> str:
+    """Run ``command``, append the command and its output to ``log_path``; its output (one-line error if it fails)."""
     result = subprocess.run(command, capture_output=True, text=True)
     with open(log_path, "a", encoding="utf-8") as log:
-        log.write(result.stdout + result.stderr)
+        log.write("$ " + " ".join(command) + "\n" + result.stdout + result.stderr)
     if result.returncode != 0:
         raise ConfigError(f"{what} failed with exit status {result.returncode}: see {log_path}")
     return result.stdout + result.stderr
@@ -97,13 +98,13 @@ def test_score(run: Run, data: Path, budget: Budget, checkpoint: Path, device: s
     if run.task == "lm":
         batch = budget.batch_flags("lm", run.context)
         task = ("--task", "memformer_lm") if run.memformer else ()
-        out = _run_tool([fairseq_tool("fairseq-eval-lm"), str(data), *common, *task, *batch], "fairseq-eval-lm",
+        out = run_tool([fairseq_tool("fairseq-eval-lm"), str(data), *common, *task, *batch], "fairseq-eval-lm",
                         log_path)
         found = PERPLEXITY.findall(out)
         if not found:
             raise ConfigError(f"fairseq-eval-lm printed no perplexity: see {log_path}")
         return float(found[-1])
-    out = _run_tool([fairseq_tool("fairseq-generate"), str(data), *common, "--source-lang", "en", "--target-lang",
+    out = run_tool([fairseq_tool("fairseq-generate"), str(data), *common, "--source-lang", "en", "--target-lang",
                      "fr", "--beam", "4", "--lenpen", "0.6", "--post-process", "sentencepiece", "--max-tokens",
                      str(2 * budget.tokens_per_update), "--required-batch-size-multiple", "1"],
                     "fairseq-generate", log_path)
