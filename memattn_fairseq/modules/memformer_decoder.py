@@ -12,12 +12,11 @@ that follows input t. A stream starts with eos as its first input. The stream is
     next state      = (M', X_k)
 
 So a token sees its own segment's prefix, the previous segment (through H_k) and everything older through the
-K memory slots. Positions restart at every segment. The recurrence is the same in every mode:
+K memory slots. Positions restart at every segment. The decoder takes its state and returns the next one:
 
-    forward(tokens)                        a fresh stream, stateless (repeatable)
-    forward(tokens, carry=RecurrenceCarry) continue carry.state_in; the final state goes to carry.state_out
-    forward(tokens, stream=StreamPosition) continue the split's streams kept in ``self.streams`` (validation,
-                                           fairseq-eval-lm): see memformer_state.py for the rule
+    forward(tokens)                        a fresh stream -> (logits, {"state": the state after it, ...})
+    forward(tokens, state=RecurrentState)  continue ``state`` (which state a batch continues from is the task's
+                                           concern: tasks/memformer_streams.py)
     forward(tokens, incremental_state=..)  generation, one new input per call, constant memory for any length
 
 Incremental state (batch-first, reordered by index_select on dim 0): memory [B,K,C], hidden [B,S,C],
@@ -39,7 +38,7 @@ from ..errors import check_parameter
 from .incremental_state import reorder_rows
 from .memformer_layers import SegmentDecoder, SegmentEncoder
 from .memformer_memory import BiasedMemoryNorm, SlotAttentionWriter
-from .memformer_state import RecurrenceCarry, RecurrentState, StreamPosition, StreamRegistry
+from .memformer_state import RecurrentState
 
 
 class MemformerDecoder(FairseqIncrementalDecoder):
@@ -73,7 +72,6 @@ class MemformerDecoder(FairseqIncrementalDecoder):
         # fairseq's adaptive_loss and get_normalized_probs look for decoder.adaptive_softmax; a plain attribute
         # (not a second registration of the module) so parameters keep one name
         object.__setattr__(self, "adaptive_softmax", self.segment_decoder.adaptive_softmax)
-        self.streams = StreamRegistry()
 
     # -- one recurrence step ---------------------------------------------------------------------------------
     def start_memory(self, state: RecurrentState, batch_size: int) -> Tensor:
@@ -129,31 +127,21 @@ class MemformerDecoder(FairseqIncrementalDecoder):
         encoder_out=None,
         incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]] = None,
         features_only: bool = False,
-        carry: Optional[RecurrenceCarry] = None,
-        stream: Optional[StreamPosition] = None,
+        state: Optional[RecurrentState] = None,
         **unused,
     ):
-        """prev_output_tokens [B,T] -> (logits [B,T,V], extra); see the top of the file for the modes."""
+        """prev_output_tokens [B,T] -> (logits [B,T,V], {"state": the state after them, ...}); ``state`` None: a
+        fresh stream. See the top of the file for the modes."""
         if incremental_state is not None:
             return self.forward_incremental(prev_output_tokens, incremental_state, features_only)
-        batch_size = prev_output_tokens.size(0)
-        if carry is not None:
-            state = carry.state_in
-        elif stream is not None:
-            state = self.streams.state_for(stream, batch_size)
-        else:
-            state = None
-        start = RecurrentState.fresh(batch_size, prev_output_tokens.device) if state is None else state
-        state = start.to(self.memory_norm.bias)
+        if state is None:
+            state = RecurrentState.fresh(prev_output_tokens.size(0), prev_output_tokens.device)
+        state = state.to(self.memory_norm.bias)
         outputs = []
         for segment in prev_output_tokens.split(self.segment_length, dim=1):
             out, state = self.step(segment, state, features_only)
             outputs.append(out)
-        if carry is not None:
-            carry.state_out = state
-        elif stream is not None:
-            self.streams.commit(stream, start, state, training=self.training)
-        return torch.cat(outputs, dim=1), {"attn": None, "inner_states": None}
+        return torch.cat(outputs, dim=1), {"attn": None, "inner_states": None, "state": state}
 
     def forward_incremental(self, prev_output_tokens: Tensor, incremental_state, features_only: bool = False):
         """Generation: only the newest input prev_output_tokens[:, -1] is read; everything else is state."""
@@ -207,9 +195,3 @@ class MemformerDecoder(FairseqIncrementalDecoder):
     def max_positions(self):
         return sys.maxsize  # a stream has no length limit
 
-    # -- carried training streams go into checkpoints -----------------------------------------------------------
-    def get_extra_state(self):
-        return {"streams": self.streams.checkpoint_state()}
-
-    def set_extra_state(self, state):
-        self.streams.load_checkpoint_state((state or {}).get("streams"))

@@ -6,10 +6,11 @@ single stream when neither is given; batch i+1 continues batch i row for row, in
 ``--tokens-per-sample`` T is each row's block per batch (default 4 L); the model cuts it into T / L segments of
 its ``--memformer-segment-length`` L, which is the MRBP horizon (gradients flow through one block).
 
-State: the model carries each split's streams between batches (memory and the previous segment), reset where a
-split's iteration starts (block 0: every epoch, every validation, every subset). Validation, fairseq-validate and
-fairseq-eval-lm therefore report the stateful perplexity of the whole stream. On resume from a mid-epoch
-checkpoint the training streams continue from the memory saved with it (see modules/memformer_state.py).
+State: the task carries each split's streams between batches (memory and the previous segment) in a
+``StreamRegistry`` it attaches to the model, reset where a split's iteration starts (block 0: every epoch, every
+validation, every subset). Validation, fairseq-validate and fairseq-eval-lm therefore report the stateful perplexity
+of the whole stream. On resume from a mid-epoch checkpoint the training streams continue from the memory saved with
+it (see tasks/memformer_streams.py).
 
 Training: ``--memformer-backprop mrbp`` (default) or ``full`` (keeps every segment's graph; a reference).
 Generation: fairseq-interactive continues prompts of any length with memory carried across segments;
@@ -35,8 +36,9 @@ from ..errors import check
 from ..input_errors import eval_context_window
 from ..models.memformer_lm import MemformerLanguageModel
 from ..modules.memformer_decoder import MemformerDecoder
-from ..training.memformer_mrbp import MODES, find_memformer, recurrent_train_step
+from ..training.memformer_mrbp import MODES, recurrent_train_step
 from .memformer_stream_data import PromptDataset, StreamBlocks
+from .memformer_streams import StreamRegistry
 
 logger = logging.getLogger(__name__)
 DEFAULT_HORIZON = 4  # segments per batch row when --tokens-per-sample is not given (the paper's Table 3 setting)
@@ -61,6 +63,15 @@ def lengths_after(generator, prompt_length: int):
         yield
     finally:
         generator.max_len_b, generator.min_len = saved
+
+
+def stream_registry(model) -> StreamRegistry:
+    """The registry the task attached to ``model`` (plain, c10d DDP or legacy DDP wrapped)."""
+    module = model
+    while not isinstance(getattr(module, "streams", None), StreamRegistry):
+        check(hasattr(module, "module"), f"--task memformer_lm trains models it built; got {type(model).__name__}")
+        module = module.module
+    return module.streams
 
 
 @dataclass
@@ -121,6 +132,7 @@ class MemformerLMTask(FairseqTask):
               f"--memformer-segment-length={segment} (each batch row holds whole segments)")
         logger.info(f"memformer_lm: {self.block_length // segment} segments of {segment} tokens per batch "
                     f"row ({self.cfg.memformer_backprop} over that horizon)")
+        StreamRegistry().attach(model)
         return model
 
     # -- data ----------------------------------------------------------------------------------------------
@@ -183,13 +195,18 @@ class MemformerLMTask(FairseqTask):
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         model.train()
         model.set_num_updates(update_num)
-        loss, sample_size, logging_output, _ = recurrent_train_step(
-            model, criterion, sample, optimizer, mode=str(self.cfg.memformer_backprop), ignore_grad=ignore_grad
+        streams, position = stream_registry(model), sample["net_input"].get("stream")
+        state = None if position is None else streams.state_for(position, sample["net_input"]["src_tokens"].size(0))
+        loss, sample_size, logging_output, final = recurrent_train_step(
+            model, criterion, sample, optimizer, mode=str(self.cfg.memformer_backprop), ignore_grad=ignore_grad,
+            state=state
         )
+        if position is not None and not ignore_grad:  # fairseq's dummy batches must not advance the streams
+            streams.commit(position, state, final, training=True)
         return loss, sample_size, logging_output
 
     def begin_valid_epoch(self, epoch, model):
-        find_memformer(model).streams.reset_evaluation()  # block 0 starts them afresh anyway; frees their memory
+        stream_registry(model).reset_evaluation()  # block 0 starts them afresh anyway; frees their memory
 
     # -- generation ------------------------------------------------------------------------------------------
     def build_dataset_for_inference(self, src_tokens, src_lengths, **kwargs):

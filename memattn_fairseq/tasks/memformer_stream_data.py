@@ -18,7 +18,7 @@ from fairseq import utils
 from fairseq.data import FairseqDataset, data_utils
 
 from ..errors import check
-from ..modules.memformer_state import StreamPosition
+from .memformer_streams import StreamPosition
 
 
 def collate_blocks(index: int, targets: Sequence[torch.Tensor], previous: Sequence[torch.Tensor], pad: int,

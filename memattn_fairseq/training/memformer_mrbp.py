@@ -21,11 +21,15 @@ API (also for benchmarks; ``model`` may be DDP-wrapped, ``sample`` is a memforme
 
     recurrent_train_step(model, criterion, sample, optimizer=None, mode="mrbp" | "full", ignore_grad=False,
                          state=None) -> (loss, sample_size, logging_output, final_state)
+        ``state``: the state the block continues (None: fresh streams); the task picks it (memformer_streams.py)
     block_sample(targets [B,T], dictionary) -> a batch of fresh streams (tasks/memformer_stream_data.py)
 
 e.g. peak memory against H: ``block_sample(torch.randint(4, V, (B, H * L)), d)``, then
 ``torch.cuda.reset_peak_memory_stats(); recurrent_train_step(model, criterion, sample, mode=m)``.
-Without ``optimizer`` gradients go straight to ``.grad`` (no scaling); ``state`` overrides the carried state.
+Without ``optimizer`` gradients go straight to ``.grad`` (no scaling).
+
+The criterion runs the model on each segment with ``net_input["state"]``; it keeps the model's output to itself,
+so the state the decoder returns is read by a forward hook (``returned_state``).
 """
 from contextlib import contextmanager, nullcontext
 from typing import List, Optional
@@ -35,7 +39,7 @@ from fairseq.optim.amp_optimizer import AMPOptimizer
 
 from ..errors import check
 from ..modules.memformer_decoder import MemformerDecoder
-from ..modules.memformer_state import RecurrenceCarry, RecurrentState
+from ..modules.memformer_state import RecurrentState
 
 MODES = ("mrbp", "full")
 
@@ -53,7 +57,7 @@ def find_memformer(model) -> MemformerDecoder:
 
 
 def split_segments(sample: dict, segment_length: int, pad: int) -> List[dict]:
-    """The block's H segments as fairseq samples (inputs/targets [B,<=L]); ``net_input["carry"]`` is set later."""
+    """The block's H segments as fairseq samples (inputs/targets [B,<=L]); ``net_input["state"]`` is set later."""
     inputs, targets = sample["net_input"]["src_tokens"], sample["target"]
     return [
         {"id": sample["id"], "nsentences": inputs.size(0), "ntokens": int(tgt.ne(pad).sum()),
@@ -62,8 +66,26 @@ def split_segments(sample: dict, segment_length: int, pad: int) -> List[dict]:
     ]
 
 
-def _with_carry(segment: dict, carry: RecurrenceCarry) -> dict:
-    return dict(segment, net_input=dict(segment["net_input"], carry=carry))
+def _with_state(segment: dict, state: RecurrentState) -> dict:
+    return dict(segment, net_input=dict(segment["net_input"], state=state))
+
+
+class returned_state:
+    """``with returned_state(decoder) as returned:`` ... ``returned.state``: the state the decoder's last forward
+    returned (the criterion does not hand the model's output back)."""
+
+    def __init__(self, decoder: MemformerDecoder):
+        self.decoder, self.state = decoder, None
+
+    def __enter__(self):
+        self.handle = self.decoder.register_forward_hook(self._record)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+    def _record(self, decoder, args, output):
+        self.state = output[1]["state"]
 
 
 @contextmanager
@@ -123,21 +145,18 @@ def recurrent_train_step(model, criterion, sample, optimizer=None, mode: str = "
     check(mode in MODES, f"--memformer-backprop: unknown {mode!r}; choose from {', '.join(MODES)}")
     decoder = find_memformer(model)
     inputs = sample["net_input"]["src_tokens"]
-    position = sample["net_input"].get("stream")
-    if state is None and position is not None:
-        state = decoder.streams.state_for(position, inputs.size(0))
     start = RecurrentState.fresh(inputs.size(0), inputs.device) if state is None else state
     start = start.to(decoder.memory_norm.bias)
     segments = split_segments(sample, decoder.segment_length, decoder.padding_idx)
     seeds = torch.randint(0, 2**31 - 1, (len(segments),)).tolist()
     run = _mrbp if mode == "mrbp" else _full_bptt
-    loss, sample_size, logs, final = run(model, decoder, criterion, segments, start, seeds, optimizer, ignore_grad)
-    if position is not None and not ignore_grad:  # fairseq's dummy batches must not advance the streams
-        decoder.streams.commit(position, state, final, training=True)
+    with returned_state(decoder) as returned:
+        loss, sample_size, logs, final = run(model, decoder, criterion, segments, start, seeds, optimizer,
+                                             ignore_grad, returned)
     return loss, sample_size, merge_logging_outputs(logs, inputs.size(0)), final
 
 
-def _mrbp(model, decoder, criterion, segments, start, seeds, optimizer, ignore_grad):
+def _mrbp(model, decoder, criterion, segments, start, seeds, optimizer, ignore_grad, returned):
     device = segments[0]["net_input"]["src_tokens"].device
     horizon = len(segments)
     states = [start]  # states[k]: the state entering segment k
@@ -153,17 +172,17 @@ def _mrbp(model, decoder, criterion, segments, start, seeds, optimizer, ignore_g
         if k > 0:
             leaf = state_in.memory.detach().requires_grad_()
             state_in = RecurrentState(leaf, state_in.prev_inputs)
-        carry = RecurrenceCarry(state_in)
         with _no_sync(model) if k > 0 else nullcontext():  # DDP: the forward decides whether backward syncs
             with segment_rng(seeds[k], device), _autocast(optimizer):
-                loss, size, log = criterion(model, _with_carry(segments[k], carry))
+                loss, size, log = criterion(model, _with_state(segments[k], state_in))
+            state_out = returned.state
             if carried_grad is not None:
-                objective = loss + (carry.state_out.memory.float() * carried_grad).sum()
+                objective = loss + (state_out.memory.float() * carried_grad).sum()
             else:
-                objective = loss + _zero_use(decoder, carry.state_out)
+                objective = loss + _zero_use(decoder, state_out)
             _backward(optimizer, objective * 0 if ignore_grad else objective)
         if k == horizon - 1:
-            final = carry.state_out.detach()
+            final = state_out.detach()
         if leaf is not None:
             carried_grad = None if leaf.grad is None else leaf.grad.float() / scale
         total, sample_size = total + loss.detach(), sample_size + size
@@ -171,15 +190,14 @@ def _mrbp(model, decoder, criterion, segments, start, seeds, optimizer, ignore_g
     return total, sample_size, logs, final
 
 
-def _full_bptt(model, decoder, criterion, segments, start, seeds, optimizer, ignore_grad):
+def _full_bptt(model, decoder, criterion, segments, start, seeds, optimizer, ignore_grad, returned):
     device = segments[0]["net_input"]["src_tokens"].device
     state, total, sample_size, logs = start, None, 0, []
     for k, segment in enumerate(segments):
-        carry = RecurrenceCarry(state)
         with segment_rng(seeds[k], device), _autocast(optimizer):
-            loss, size, log = criterion(model, _with_carry(segment, carry))
+            loss, size, log = criterion(model, _with_state(segment, state))
         total = loss if total is None else total + loss
-        state, sample_size = carry.state_out, sample_size + size
+        state, sample_size = returned.state, sample_size + size
         logs.append(log)
     objective = total + _zero_use(decoder, state)
     _backward(optimizer, objective * 0 if ignore_grad else objective)

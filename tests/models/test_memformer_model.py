@@ -1,5 +1,6 @@
-"""memformer_lm built in-process: the recurrence in every mode (fresh, carried, per-split streams, incremental
-generation and beam search), padding of ended streams, checkpointed stream state, presets and build errors."""
+"""memformer_lm built in-process: the recurrence in every mode (fresh, carried, per-split streams served by the
+task's registry, incremental generation and beam search), padding of ended streams, checkpointed stream state,
+presets and build errors."""
 import argparse
 
 import pytest
@@ -13,7 +14,8 @@ from harness import assert_beam_reorder, assert_incremental_matches_full
 
 from memattn_fairseq.errors import ConfigError
 from memattn_fairseq.modules.incremental_state import state_bytes
-from memattn_fairseq.modules.memformer_state import RecurrenceCarry, RecurrentState, StreamPosition
+from memattn_fairseq.modules.memformer_state import RecurrentState
+from memattn_fairseq.tasks.memformer_streams import StreamPosition, StreamRegistry
 
 VOCAB, L = 50, 4
 
@@ -21,6 +23,12 @@ VOCAB, L = 50, 4
 def tiny(**overrides):
     options = dict(encoder_layers=1, memformer_segment_length=L, memformer_slots=6)
     return build("memformer_lm", vocab=VOCAB, **{**options, **overrides}).double()
+
+
+def with_streams(model):
+    """``model`` with the registry --task memformer_lm attaches, serving calls that name a stream position."""
+    StreamRegistry().attach(model)
+    return model
 
 
 def tokens(batch=3, length=13):
@@ -80,15 +88,14 @@ def test_carried_state_continues_the_stream():
     model = tiny()
     toks = tokens(length=6 * L)
     whole = model(toks)[0]
-    first = RecurrenceCarry(RecurrentState.fresh(3))
-    head = model(toks[:, : 2 * L], carry=first)[0]
-    tail = model(toks[:, 2 * L:], carry=RecurrenceCarry(first.state_out))[0]
+    head, extra = model(toks[:, : 2 * L], state=RecurrentState.fresh(3))
+    tail = model(toks[:, 2 * L:], state=extra["state"])[0]
     assert (torch.cat([head, tail], 1) - whole).abs().max() < 1e-10
-    assert first.state_out.memory.shape == (3, 6, 32) and first.state_out.prev_inputs.shape == (3, L)
+    assert extra["state"].memory.shape == (3, 6, 32) and extra["state"].prev_inputs.shape == (3, L)
 
 
 def test_split_streams_continue_between_calls_and_restart_at_block_zero():
-    model = tiny()
+    model = with_streams(tiny())
     toks = tokens(length=6 * L)
     whole = model(toks)[0]
     blocks = [model(toks[:, i * 2 * L:(i + 1) * 2 * L], stream=StreamPosition("valid", i))[0] for i in range(3)]
@@ -102,7 +109,7 @@ def test_split_streams_continue_between_calls_and_restart_at_block_zero():
 
 
 def test_a_jump_in_the_block_order_starts_fresh_streams():
-    model = tiny()
+    model = with_streams(tiny())
     toks = tokens(length=4 * L)
     model(toks[:, : 2 * L], stream=StreamPosition("valid", 0))
     jumped = model(toks[:, 2 * L:], stream=StreamPosition("valid", 5))[0]
@@ -120,26 +127,36 @@ def test_ended_streams_are_padding_and_do_not_disturb_the_others():
     assert torch.isfinite(out).all()
     assert (out[1:2, : L + 2] - model(toks[1:2, : L + 2])[0]).abs().max() < 1e-10
     assert (out[[0, 2]] - model(toks[[0, 2]])[0]).abs().max() < 1e-10
-    carry = RecurrenceCarry(RecurrentState.fresh(3))
-    model(padded, carry=carry)
-    ended = RecurrenceCarry(RecurrentState.fresh(1))
-    model(padded[1:2, : 3 * L], carry=ended)  # segment 3 still reads the row's last token; 4 and 5 are empty
-    assert (carry.state_out.memory[1] - ended.state_out.memory[0]).abs().max() < 1e-10  # kept once ended
+    carried = model(padded, state=RecurrentState.fresh(3))[1]["state"]
+    ended = model(padded[1:2, : 3 * L], state=RecurrentState.fresh(1))[1]["state"]  # segment 3 still reads the
+    # row's last token; 4 and 5 are empty
+    assert (carried.memory[1] - ended.memory[0]).abs().max() < 1e-10  # kept once ended
 
 
 def test_training_streams_are_saved_with_the_checkpoint_and_restored():
-    model = tiny()
+    model = with_streams(tiny())
     toks = tokens(length=2 * L)
     state = RecurrentState(torch.randn(3, 6, 32, dtype=torch.float64), toks[:, -L:])
-    model.decoder.streams.commit(StreamPosition("train", 4), None, state, training=True)
-    model.decoder.streams.commit(StreamPosition("valid", 1), None, state, training=False)
-    saved = model.state_dict()["decoder._extra_state"]["streams"]
+    model.streams.commit(StreamPosition("train", 4), None, state, training=True)
+    model.streams.commit(StreamPosition("valid", 1), None, state, training=False)
+    saved = model.state_dict()["streams._extra_state"]
     assert set(saved) == {"train"} and saved["train"]["next_block"] == 5
-    fresh = tiny()
+    fresh = with_streams(tiny())
     fresh.load_state_dict(model.state_dict())
-    restored = fresh.decoder.streams.state_for(StreamPosition("train", 5), 3)
+    restored = fresh.streams.state_for(StreamPosition("train", 5), 3)
     assert torch.equal(restored.memory, state.memory) and torch.equal(restored.prev_inputs, state.prev_inputs)
-    assert fresh.decoder.streams.state_for(StreamPosition("train", 7), 3) is None  # resumed elsewhere: fresh
+    assert fresh.streams.state_for(StreamPosition("train", 7), 3) is None  # resumed elsewhere: fresh
+
+
+def test_checkpoints_that_kept_the_streams_in_the_decoder_still_load():
+    model = with_streams(tiny())
+    state = RecurrentState(torch.randn(3, 6, 32, dtype=torch.float64), tokens(length=L))
+    model.streams.commit(StreamPosition("train", 4), None, state, training=True)
+    legacy = dict(model.state_dict())
+    legacy["decoder._extra_state"] = {"streams": legacy.pop("streams._extra_state")}
+    fresh = with_streams(tiny())
+    fresh.load_state_dict(legacy)  # fairseq's strict load, after the registry's upgrade
+    assert torch.equal(fresh.streams.state_for(StreamPosition("train", 5), 3).memory, state.memory)
 
 
 def test_encoder_width_follows_the_decoder_unless_set():

@@ -15,8 +15,9 @@ from fairseq.optim.fp16_optimizer import FP16Optimizer
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
 from memattn_fairseq.errors import ConfigError
-from memattn_fairseq.modules.memformer_state import RecurrentState, StreamPosition
-from memattn_fairseq.tasks.memformer_lm_task import MemformerLMConfig, MemformerLMTask
+from memattn_fairseq.modules.memformer_state import RecurrentState
+from memattn_fairseq.tasks.memformer_lm_task import MemformerLMConfig, MemformerLMTask, stream_registry
+from memattn_fairseq.tasks.memformer_streams import StreamPosition, StreamRegistry
 from memattn_fairseq.tasks.memformer_stream_data import block_sample
 from memattn_fairseq.training.memformer_mrbp import find_memformer, recurrent_train_step
 
@@ -53,6 +54,8 @@ def model_for(task, dropout=0.0, **overrides):
     options = dict(encoder_layers=1, memformer_segment_length=L, memformer_slots=SLOTS, dropout=dropout,
                    attention_dropout=dropout, activation_dropout=dropout)
     model = build("memformer_lm", vocab=VOCAB, **{**options, **overrides})
+    if task is not None:
+        StreamRegistry().attach(model)  # as the task's build_model does
     return model.train()
 
 
@@ -190,7 +193,7 @@ def test_dummy_batches_leave_no_gradient_and_do_not_advance_the_streams(data_dir
     model.zero_grad(set_to_none=True)
     task.train_step(sample, model, criterion_for(task), None, update_num=0, ignore_grad=True)
     assert all(p.grad is None or p.grad.abs().max() == 0 for p in model.parameters())
-    assert find_memformer(model).streams.state_for(StreamPosition("train", 1), 2) is None
+    assert stream_registry(model).state_for(StreamPosition("train", 1), 2) is None
 
 
 # -- state across batches -------------------------------------------------------------------------------------------
@@ -209,7 +212,7 @@ def test_train_steps_carry_memory_across_batches_and_accumulate(data_dir):
         _, _, g, state = one_step(model, train[i], "mrbp", state=state or RecurrentState.fresh(2), seed=i)
         expected = {k: expected.get(k, 0) + v for k, v in g.items()}
     assert_same_grads(expected, accumulated)
-    fresh = find_memformer(model).streams.state_for(StreamPosition("train", 0), 2)
+    fresh = stream_registry(model).state_for(StreamPosition("train", 0), 2)
     assert fresh is None  # block 0 (a new epoch) starts the streams afresh
 
 
@@ -232,12 +235,12 @@ def test_validation_does_not_disturb_the_training_streams(data_dir):
     model, criterion = model_for(task), criterion_for(task)
     train = batches(task, "train")
     task.train_step(train[0], model, criterion, None, update_num=0)
-    carried = find_memformer(model).streams.state_for(StreamPosition("train", 1), 2).memory.clone()
+    carried = stream_registry(model).state_for(StreamPosition("train", 1), 2).memory.clone()
     task.begin_valid_epoch(1, model)
     for sample in batches(task, "valid"):
         task.valid_step(sample, model, criterion)
     model.train()
-    after = find_memformer(model).streams.state_for(StreamPosition("train", 1), 2)
+    after = stream_registry(model).state_for(StreamPosition("train", 1), 2)
     assert after is not None and torch.equal(after.memory, carried)
 
 
