@@ -6,6 +6,8 @@ Parameters keep the official names, so state dicts map one to one:
     v_proj        [Cs -> C]    W_r, then v_layer_norm (over C)
 There is no output projection and no 1/sqrt(d) logit scale: the init gains (scale^-1/2) set the initial
 temperature. Heads share one value memory, so ``head_dim`` is exposed for fairseq's layers but unused.
+``output_projection=True`` adds one (out_proj [C -> C], fairseq's init) after the read: not in the paper or the
+official code, it gives the layer the head mixing and the parameters a softmax attention has.
 Cs is the source width (the encoder's for cross-attention).
 
 Memory and state per layer (B = batch x beam), always at least fp32 whatever the model's dtype:
@@ -51,6 +53,7 @@ class MemSizerAttention(BoundedAttention):
         q_init_scale: float = 8.0,
         kv_init_scale: float = 8.0,
         kdim: Optional[int] = None,
+        output_projection: bool = False,
     ):
         super().__init__(embed_dim, num_heads, role)
         check_parameter(isinstance(num_slots, int) and num_slots >= 1, "num_slots",
@@ -66,6 +69,9 @@ class MemSizerAttention(BoundedAttention):
         self.v_proj = nn.Linear(source_dim, embed_dim)
         self.k_layer_norm = nn.LayerNorm(num_slots)
         self.v_layer_norm = nn.LayerNorm(embed_dim)
+        self.out_proj = nn.Linear(embed_dim, embed_dim) if output_projection else None
+        if output_projection:
+            self.softmax_parameters = MemSizerAttention.softmax_parameters + ("out_proj",)
         self.dropout_module = FairseqDropout(dropout, module_name=type(self).__name__)
         self.reset_parameters()
 
@@ -78,6 +84,14 @@ class MemSizerAttention(BoundedAttention):
             nn.init.zeros_(proj.bias)
         self.k_layer_norm.reset_parameters()
         self.v_layer_norm.reset_parameters()
+        if self.out_proj is not None:  # as fairseq's MultiheadAttention
+            nn.init.xavier_uniform_(self.out_proj.weight)
+            nn.init.zeros_(self.out_proj.bias)
+
+    def _output(self, read: Tensor, like: Tensor) -> Tensor:
+        """read [B,T,C] (fp32 at least) -> [B,T,C] in ``like``'s dtype, through out_proj where there is one."""
+        read = read.type_as(like)
+        return read if self.out_proj is None else self.out_proj(read)
 
     def _slot_probs(self, query: Tensor) -> Tensor:
         """[B,T,C] -> [B,T,k] (fp32 at least)"""
@@ -96,14 +110,14 @@ class MemSizerAttention(BoundedAttention):
 
     def read(self, query: Tensor, memory: Dict[str, Tensor]) -> Tensor:
         """query [B,T,C] -> [B,T,C]"""
-        return memsizer.read(self._slot_probs(query), memory["memory"]).type_as(query)
+        return self._output(memsizer.read(self._slot_probs(query), memory["memory"]), query)
 
     def causal(self, x: Tensor, pad_mask: Optional[Tensor], state: Optional[Dict[str, Tensor]]):
         """x [B,T,C] -> ([B,T,C], state); the state continues the sequence exactly at the next call."""
         keys, values = self._keys_values(x)
         out, state = recomputed_in_backward(memsizer.causal, self._slot_probs(x), keys, values, pad_mask, state,
                                             self.chunk_size)
-        return out.type_as(x), state
+        return self._output(out, x), state
 
     def extra_repr(self) -> str:
         return f"role={self.role}, slots={self.num_slots}, heads={self.num_heads}"

@@ -20,6 +20,10 @@ class MemSizerCommonConfig(FairseqDataclass):
     memsizer_chunk_size: int = field(
         default=64, metadata={"help": "chunk length of the causal training form (memory grows linearly with it)"}
     )
+    memsizer_output_projection: bool = field(
+        default=False, metadata={"help": "add an output projection after each MemSizer read (as softmax attention "
+                                         "has; not in the paper or the official code)"}
+    )
 
 
 @dataclass
@@ -58,22 +62,23 @@ class MemSizerAttentionBuilder:
     """
 
     def __init__(self, slots: Dict[str, int], chunk_size: int, q_init_scale: float, kv_init_scale: float,
-                 per_role: bool):
+                 per_role: bool, output_projection: bool = False):
         self.slots, self.chunk_size = slots, chunk_size
         self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
-        self.per_role = per_role
+        self.per_role, self.output_projection = per_role, output_projection
 
     @classmethod
     def for_lm(cls, args):
         return cls({"decoder": args.memsizer_slots}, args.memsizer_chunk_size, args.memsizer_q_init_scale,
-                   args.memsizer_kv_init_scale, per_role=False)
+                   args.memsizer_kv_init_scale, per_role=False,
+                   output_projection=getattr(args, "memsizer_output_projection", False))
 
     @classmethod
     def for_translation(cls, args):
         roles = transformer_roles(args.memsizer_roles, "--memsizer-roles", args)
         slots = {role: getattr(args, f"memsizer_{role}_slots") for role in roles}
         return cls(slots, args.memsizer_chunk_size, args.memsizer_q_init_scale, args.memsizer_kv_init_scale,
-                   per_role=True)
+                   per_role=True, output_projection=getattr(args, "memsizer_output_projection", False))
 
     def __call__(self, role, embed_dim, cfg):
         if role not in self.slots:
@@ -90,4 +95,5 @@ class MemSizerAttentionBuilder:
                 q_init_scale=self.q_init_scale,
                 kv_init_scale=self.kv_init_scale,
                 kdim=cfg.encoder.embed_dim if role == "cross" else None,
+                output_projection=self.output_projection,
             )

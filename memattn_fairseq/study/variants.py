@@ -55,6 +55,8 @@ LM_VARIANTS = _by_name(
     *(variant("lm", "memsizer", k) for k in (4, 8, 16, 32, 64)),
     variant("lm", "memsizer", 32, rename="memsizer32_init8", label="MemSizer, k=32, init scales 8 / 8",
             memsizer_q_init_scale=8.0, memsizer_kv_init_scale=8.0),
+    variant("lm", "memsizer", 32, rename="memsizer32_outproj", label="MemSizer, k=32, with an output projection",
+            memsizer_output_projection=True),
     variant("lm", "memformer", rename="memformer_nomem", label="Memformer w/o memory", memformer_no_memory=True),
     variant("lm", "transformer", rename="transformer_postnorm", label="fairseq transformer_lm (softmax, post-norm)",
             decoder_normalize_before=False),
@@ -80,6 +82,8 @@ LM_SWEEPS: Dict[str, List[Tuple[str, int]]] = {
     "memformer_memory": _at(512, "transformer", "memformer", "memformer_nomem"),
     # the official code's init scales: 32 / 1 (its WikiText-103 recipe: the LM default) against 8 / 8 (its MT default)
     "memsizer_init": _at(512, "transformer", "memsizer32", "memsizer32_init8"),
+    # MemSizer has no output projection (the paper, the official code); a softmax layer mixes its heads with one
+    "memsizer_outproj": _at(512, "transformer", "memsizer32", "memsizer32_outproj"),
     # the same comparison in fairseq's plain transformer_lm layout (post-norm) as in the plugin's (pre-norm)
     "layout": _at(512, "transformer", "abc_mlp64", "transformer_postnorm", "abc_mlp64_postnorm"),
 }

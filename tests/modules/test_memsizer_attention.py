@@ -67,6 +67,28 @@ def test_module_equals_per_head_reference(role):
     assert max((g - r).abs().max().item() for g, r in zip(grads, ref_grads)) < 1e-9
 
 
+@pytest.mark.parametrize("role", ["encoder", "decoder", "cross"])
+def test_output_projection_follows_the_reference_read(role):
+    attn = randomise(module(role=role, kdim=12 if role == "cross" else None, output_projection=True))
+    assert "out_proj" in attn.softmax_parameters and "out_proj" not in MemSizerAttention.softmax_parameters
+    x = torch.randn(11, 2, DIM, dtype=torch.float64, requires_grad=True)
+    source = torch.randn(7, 2, 12, dtype=torch.float64) if role == "cross" else x
+    out, _ = attn(x, source, source)
+    read = memsizer_reference(x.transpose(0, 1), source.transpose(0, 1), params(attn), HEADS,
+                              causal=role == "decoder").transpose(0, 1)
+    ref = torch.nn.functional.linear(read, attn.out_proj.weight, attn.out_proj.bias)
+    assert (out - ref).abs().max() < 1e-10
+    inputs = (x, *attn.parameters())
+    grads = torch.autograd.grad(out.pow(2).sum(), inputs)
+    ref_grads = torch.autograd.grad(ref.pow(2).sum(), inputs, allow_unused=True)
+    assert max((g - r).abs().max().item() for g, r in zip(grads, ref_grads)) < 1e-9
+    if role == "decoder":
+        state, outs = {}, []
+        for piece in x.detach().split([4, 1, 6]):
+            outs.append(attn(piece, piece, piece, incremental_state=state)[0])
+        assert (torch.cat(outs) - out).abs().max() < 1e-10
+
+
 @pytest.mark.parametrize("steps", [[1] * 21, [5, 3, 8, 1, 4], [21]])
 def test_incremental_calls_continue_the_full_forward(steps):
     attn = randomise(module())
