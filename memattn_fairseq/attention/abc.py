@@ -56,9 +56,7 @@ def _chunked_causal(q, k, v, write, k_start, v_start, rescale=None, dropout=None
     (rescale defaults to 1; V~ likewise). Shapes: q, k, v [B,H,K,C,D]; write, rescale [B,H,K,C,N] or [K,C,N];
     k_start, v_start [B,H,K,N,D], the memory each chunk starts from, on the scale of ``write``. Returns [B,H,K,C,D].
     """
-    size = q.shape[-2]
-    future = torch.ones(size, size, dtype=torch.bool, device=q.device).triu_(1)
-    scores = (q @ k.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,K,C,C]
+    scores = torch.tril(q @ k.transpose(-1, -2))  # [B,H,K,C,C], the future zeroed (tril: no mask, no fill)
     logits = scores @ write + q @ k_start.transpose(-1, -2)  # [B,H,K,C,N]
     if rescale is not None:
         logits = logits * rescale
@@ -67,7 +65,7 @@ def _chunked_causal(q, k, v, write, k_start, v_start, rescale=None, dropout=None
         probs = dropout(probs)
     if rescale is not None:
         probs = probs * rescale
-    mixing = (probs @ write.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,K,C,C]
+    mixing = torch.tril(probs @ write.transpose(-1, -2))  # [B,H,K,C,C]
     return mixing @ v + probs @ v_start  # [B,H,K,C,D]
 
 
@@ -84,11 +82,18 @@ def _chunk_normalisers(logits: torch.Tensor, log_norm: torch.Tensor):
         write   exp(logits_t - log Z_end(c))         [B,H,K,C,N] <= 1
         rescale Z_end(c) / Z_t                       [B,H,K,C,N] >= 1
         z_end   log Z at each chunk's end            [B,H,K,N]
-    log Z_t comes from a log-space prefix sum: every factor and every gradient stays within e^cap, whereas a plain
-    prefix sum of exp(logits - max) has gradients of order e^(2 cap) (overflowing fp32) when logits saturate.
+    Within a chunk, log Z_t is a plain prefix sum shifted by the chunk's own maximum m: every term exp(l_i - m) lies
+    in [e^-2 LOGIT_CLAMP, 1], so the sums, their logs and every gradient stay within e^(2 LOGIT_CLAMP) of 1 (a shift
+    shared by a whole sequence would not: its gradients reach e^(2 cap) and overflow fp32 when logits saturate).
+    Across chunks the K chunk totals are combined in log space, so the exponents never grow with the length.
     """
-    z = torch.logcumsumexp(logits.flatten(2, 3), dim=-2).view_as(logits)  # [B,H,K,C,N]
-    z = torch.logaddexp(log_norm[:, :, None, None], z)
+    shift = logits.amax(dim=-2, keepdim=True)  # [B,H,K,1,N], the chunk's largest logit
+    local = torch.exp(logits - shift).cumsum(dim=-2)  # [B,H,K,C,N]; 0 only before a chunk's first real token
+    seen = local > 0
+    log_local = torch.where(seen, torch.log(torch.where(seen, local, 1.0)), PAD_LOGIT) + shift  # no 1/0 in backward
+    totals = log_local[..., -1, :]  # [B,H,K,N], log of each chunk's whole sum
+    before = torch.cat([log_norm.unsqueeze(2), totals[:, :, :-1]], dim=2)  # [B,H,K,N]
+    z = torch.logaddexp(torch.logcumsumexp(before, dim=2).unsqueeze(-2), log_local)  # [B,H,K,C,N]
     z_end = z[..., -1, :]  # [B,H,K,N]
     cap = _exponent_cap(logits.shape[2] * logits.shape[3])
     write = torch.exp(logits - z_end.unsqueeze(-2))

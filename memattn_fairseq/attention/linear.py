@@ -60,8 +60,7 @@ def causal(q, k, v, pad_mask: Optional[torch.Tensor], state: Optional[State], ch
     k_added = kc.sum(-2)  # [B,H,K,D]
     kv_start = state["kv"].unsqueeze(2) + exclusive_cumsum(kv_added, dim=2)  # [B,H,K,D,D], before each chunk
     k_start = state["k_sum"].unsqueeze(2) + exclusive_cumsum(k_added, dim=2)  # [B,H,K,D]
-    future = torch.ones(size, size, dtype=torch.bool, device=q.device).triu_(1)
-    scores = (qc @ kc.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,H,K,C,C], phi(q_t) . phi(k_j), j <= t
+    scores = torch.tril(qc @ kc.transpose(-1, -2))  # [B,H,K,C,C], phi(q_t) . phi(k_j), j <= t
     numerator = scores @ vc + qc @ kv_start  # [B,H,K,C,D]
     denominator = scores.sum(-1, keepdim=True) + qc @ k_start.unsqueeze(-1)  # [B,H,K,C,1]
     out = unchunk(numerator / (denominator + EPS), length)  # [B,H,T,D]

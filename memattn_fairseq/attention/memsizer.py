@@ -102,8 +102,7 @@ def causal(
     probs_c, keys_c, values_c = chunks(slot_probs, size), chunks(keys, size), chunks(values, size)  # [B,K,c,*]
     added = keys_c.transpose(-1, -2) @ values_c  # [B,K,k,C], what each chunk writes
     start = state["sum"].unsqueeze(1) + exclusive_cumsum(added, dim=1)  # [B,K,k,C], the sum before each chunk
-    future = torch.ones(size, size, dtype=torch.bool, device=keys.device).triu_(1)
-    weights = (probs_c @ keys_c.transpose(-1, -2)).masked_fill(future, 0.0)  # [B,K,c,c], a_t . k~_j for j <= t
+    weights = torch.tril(probs_c @ keys_c.transpose(-1, -2))  # [B,K,c,c], a_t . k~_j for j <= t
     out = weights @ values_c + probs_c @ start  # [B,K,c,C]
     out = out.flatten(1, 2)[:, :length] * scale  # [B,T,C]
     return out, {"sum": start[:, -1] + added[:, -1], "count": seen[:, -1]}

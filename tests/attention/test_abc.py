@@ -201,6 +201,26 @@ def test_no_overflow_at_8k_tokens_with_large_logits():
     assert all(torch.isfinite(t).all() for t in state.values())
 
 
+def test_saturated_logits_at_8k_tokens_keep_exact_finite_gradients():
+    """Control logits spread over the whole clamp range, unclamped (so they take gradients): the fp32 outputs and
+    gradients of the causal form match fp64, where a prefix sum with one shift per sequence overflows."""
+    length = 8192
+    torch.manual_seed(0)
+    logits = (torch.rand(1, length, H * N, dtype=torch.float64) * 2 - 1) * (abc.LOGIT_CLAMP - 0.5)
+    x64 = torch.cat([logits, torch.zeros(1, length, C_IN - H * N, dtype=torch.float64)], -1)
+    q64, k64, v64 = (torch.randn(1, H, length, D, dtype=torch.float64) for _ in range(3))
+    results = {}
+    for dtype in (torch.float64, torch.float32):
+        control = mlp_control(dtype=dtype)
+        control.proj.weight.data.copy_(torch.eye(H * N, C_IN))  # logits = x[..., :H*N]
+        q, k, v, x = (t.to(dtype).requires_grad_() for t in (q64, k64, v64, x64))
+        out, _ = control.causal(q, k, v, x, None, None, 64)
+        results[dtype] = (out, *grads(out, q, x))
+    for exact, fp32 in zip(results[torch.float64], results[torch.float32]):
+        assert torch.isfinite(fp32).all()
+        assert (fp32.double() - exact).abs().max() <= 1e-3 * exact.abs().max()
+
+
 def test_window_right_padding_longer_than_the_window_stays_finite():
     """A padding run longer than the window leaves pad rows nothing real to attend to; they must stay finite."""
     q, k, v, x = inputs(40)
