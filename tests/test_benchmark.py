@@ -5,7 +5,9 @@ import os
 
 import torch
 
+from memattn_fairseq.attention.abc import MlpControl
 from memattn_fairseq.benchmark.__main__ import main
+from memattn_fairseq.benchmark.attention_core import FORMS, abc_two_pass
 from memattn_fairseq.benchmark.measure import peak_bytes
 
 
@@ -38,3 +40,27 @@ def test_cpu_peak_counts_live_tensors_only():
         torch.ones(500_000)
 
     assert 8_000_000 <= peak_bytes(allocate, torch.device("cpu")) < 8_100_000
+
+
+def test_attention_section_times_every_form_with_flops_and_targets(tmp_path):
+    main(["--quick", "--out-dir", str(tmp_path), "--sections", "attention", "--threads", "1"])
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert {(r["model"], r["length"]) for r in rows} == {(m, n) for m in FORMS for n in ("32", "64")}
+    assert all(float(r["ms_per_call"]) > 0 and float(r["gflops"]) > 0 and float(r["peak_bytes"]) > 0 for r in rows)
+    text = open(tmp_path / "results.md").read()
+    assert "(ratio to abc_mlp_two_pass" in text and "abc_mlp attention time / its two-pass peer form" in text
+
+
+def test_two_pass_peer_form_computes_abcs_math():
+    """The benchmark's peer form is the same function as the plugin's ABC_MLP causal form (outputs and gradients)."""
+    torch.manual_seed(0)
+    heads, length, dim, slots = 2, 77, 8, 5
+    q, k, v = (torch.randn(1, heads, length, dim, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    x = torch.randn(1, length, 12, dtype=torch.float64, requires_grad=True)
+    control = MlpControl(12, heads, slots).double()
+    ours = control.causal(q, k, v, x, None, None, 16)[0]
+    peer = abc_two_pass(q, k, v, control.logits(x, None))
+    assert (ours - peer).abs().max() < 1e-10
+    for a, b in zip(torch.autograd.grad(ours.pow(2).sum(), (q, k, v, x)),
+                    torch.autograd.grad(peer.pow(2).sum(), (q, k, v, x))):
+        assert (a - b).abs().max() < 1e-9

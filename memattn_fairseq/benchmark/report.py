@@ -16,8 +16,12 @@ SECTIONS = {
     "decode_mt": ("source", [("ms_per_token", "ms/token", True), ("state_bytes", "state bytes/seq", True)]),
     "train_lm": ("context", [("tokens_per_s", "tokens/s", False), ("peak_bytes", "peak bytes", True)]),
     "mrbp": ("horizon", [("peak_bytes", "peak bytes", True), ("seconds", "s/step", True)]),
+    "attention": ("context", [("ms_per_call", "ms per forward+backward", True), ("gflops", "GFLOP/s", False),
+                              ("matmul_share", "GFLOP/s as a share of a large matmul's", False),
+                              ("peak_bytes", "peak bytes", True)]),
 }
-TIMED = {"ms_per_token", "tokens_per_s", "seconds"}  # the other metrics (bytes) do not vary between repeats
+BASELINES = {"attention": "abc_mlp_two_pass"}  # the attention cores are compared with the peer form of ABC's math
+TIMED = {"ms_per_token", "tokens_per_s", "seconds", "ms_per_call", "gflops"}  # the others do not vary
 
 
 def write_csv(rows: List[Row], path: str) -> None:
@@ -63,19 +67,20 @@ def markdown(rows: List[Row], header: str, baseline: str = "transformer") -> str
     for (section, batch, metric), cells in sorted(table.items(), key=lambda kv: (list(SECTIONS).index(kv[0][0]), kv[0][1], kv[0][2])):
         length_label, metrics = SECTIONS[section]
         label = dict((m, l) for m, l, _ in metrics)[metric]
-        models = sorted({m for _, m in cells}, key=lambda m: (m != baseline, m))
+        base_model = BASELINES.get(section, baseline)
+        models = sorted({m for _, m in cells}, key=lambda m: (m != base_model, m))
         lengths = sorted({n for n, _ in cells})
         spread = ", median [interquartile range]" if metric in TIMED else ""
-        lines += [f"**{section}**, batch {batch}: {label}{spread} (ratio to {baseline} in brackets)", ""]
+        lines += [f"**{section}**, batch {batch}: {label}{spread} (ratio to {base_model} in brackets)", ""]
         lines.append("| " + " | ".join([length_label] + models) + " |")
         lines.append("|" + "---|" * (len(models) + 1))
         for n in lengths:
-            base = (cells.get((n, baseline)) or {}).get(metric)
+            base = (cells.get((n, base_model)) or {}).get(metric)
             out = []
             for m in models:
                 row = cells.get((n, m))
                 value = None if row is None else row.get(metric)
-                ratio = f" ({value / base:.2f}x)" if m != baseline and value and base else ""
+                ratio = f" ({value / base:.2f}x)" if m != base_model and value and base else ""
                 out.append(_cell(row, metric) + ratio if value is not None else "")
             lines.append(f"| {n} | " + " | ".join(out) + " |")
         lines.append("")
@@ -169,6 +174,16 @@ def target_checks(rows: List[Row], models=("abc_mlp", "memsizer")) -> List[str]:
             ratio(get("train_lm", m, 1, 8192, "peak_bytes"), get("train_lm", m, 1, 4096, "peak_bytes")), 2.2)
         add(f"{m} training peak memory / transformer, context 8192",
             ratio(get("train_lm", m, 1, 8192, "peak_bytes"), get("train_lm", t, 1, 8192, "peak_bytes")), 1.0)
+    for n in sorted({r["length"] for r in rows if r["section"] == "attention"}):
+        add(f"abc_mlp attention time / its two-pass peer form, context {n}",
+            ratio(get("attention", "abc_mlp", 1, n, "ms_per_call"), get("attention", "abc_mlp_two_pass", 1, n,
+                                                                            "ms_per_call")), 1.0)
+        add(f"abc_mlp attention peak memory / its two-pass peer form, context {n}",
+            ratio(get("attention", "abc_mlp", 1, n, "peak_bytes"), get("attention", "abc_mlp_two_pass", 1, n,
+                                                                           "peak_bytes")), 1.0)
+        add(f"abc_mlp share of the matmul rate / memsizer's, context {n}",
+            ratio(get("attention", "abc_mlp", 1, n, "matmul_share"), get("attention", "memsizer", 1, n,
+                                                                             "matmul_share")), 1.0, True)
     horizons = sorted(r["length"] for r in rows if r["section"] == "mrbp" and r["model"] == "memformer_mrbp")
     if horizons:
         add(f"memformer MRBP peak memory H={horizons[-1]} / H={horizons[0]}",
