@@ -18,6 +18,11 @@ so memory is linear in length (no [T, k, C] tensor of outer products). Pads cont
 their keys are zeroed and they are not counted, so left padding does not shift t for the real tokens.
 Sums are kept in fp32 (fp64 stays fp64) whatever the model's dtype; plain references live in
 ``memsizer_reference.py``.
+
+Per-head read (an option, not in the paper): slot_probs [B,T,H,k] are not averaged; head h reads the columns
+h*D:(h+1)*D of the same memory S with its own distribution. That is H single-head problems sharing the keys, so
+``read_per_head`` and ``causal_per_head`` fold the heads into the batch ([B*H,...], row b*H + h) and reuse the forms
+above; the state stays {sum [B,k,C], count [B]}.
 """
 from typing import Callable, Dict, Optional, Tuple
 
@@ -29,17 +34,18 @@ State = Dict[str, torch.Tensor]
 Dropout = Callable[[torch.Tensor], torch.Tensor]
 
 
-def slot_distribution(logits: torch.Tensor, num_heads: int, dropout: Optional[Dropout] = None) -> torch.Tensor:
-    """logits [B,T,H*k] -> slot_probs [B,T,k]: a softmax over the k slots per head, averaged over the H heads.
+def slot_distribution(logits: torch.Tensor, num_heads: int, dropout: Optional[Dropout] = None,
+                      per_head: bool = False) -> torch.Tensor:
+    """logits [B,T,H*k] -> slot_probs [B,T,k]: a softmax over the k slots per head, averaged over the H heads
+    (``per_head``: [B,T,H,k], not averaged).
 
     Averaging before the read makes H heads cost one read-out ("as light as a single-head model").
     """
     batch, length, _ = logits.shape
-    per_head = at_least_fp32(logits).view(batch, length, num_heads, -1)  # [B,T,H,k]
-    probs = torch.softmax(per_head, dim=-1)
+    probs = torch.softmax(at_least_fp32(logits).view(batch, length, num_heads, -1), dim=-1)  # [B,T,H,k]
     if dropout is not None:
         probs = dropout(probs)
-    return probs.mean(dim=2)
+    return probs if per_head else probs.mean(dim=2)
 
 
 def _real(pad_mask: Optional[torch.Tensor], keys: torch.Tensor) -> torch.Tensor:
@@ -106,3 +112,41 @@ def causal(
     out = weights @ values_c + probs_c @ start  # [B,K,c,C]
     out = out.flatten(1, 2)[:, :length] * scale  # [B,T,C]
     return out, {"sum": start[:, -1] + added[:, -1], "count": seen[:, -1]}
+
+
+def _heads_in_batch(memory: torch.Tensor, heads: int) -> torch.Tensor:
+    """[B,k,C] -> [B*H,k,D]: head h's columns as row b*H + h."""
+    return memory.unflatten(-1, (heads, -1)).transpose(1, 2).flatten(0, 1)
+
+
+def _heads_out_of_batch(per_head: torch.Tensor, heads: int) -> torch.Tensor:
+    """[B*H,X,D] -> [B,X,C], the inverse of ``_heads_in_batch``."""
+    return per_head.unflatten(0, (-1, heads)).transpose(1, 2).flatten(2)
+
+
+def read_per_head(slot_probs: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    """slot_probs [B,T,H,k], memory [B,k,C] -> [B,T,C]."""
+    heads = slot_probs.shape[2]
+    probs = slot_probs.transpose(1, 2).flatten(0, 1)  # [B*H,T,k]
+    return _heads_out_of_batch(read(probs, _heads_in_batch(memory, heads)), heads)
+
+
+def causal_per_head(
+    slot_probs: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    pad_mask: Optional[torch.Tensor],
+    state: Optional[State],
+    chunk_size: int,
+) -> Tuple[torch.Tensor, State]:
+    """``causal`` with a per-head read: slot_probs [B,T,H,k], keys [B,T,k], values [B,T,C] -> (out [B,T,C], state)."""
+    heads = slot_probs.shape[2]
+    probs = slot_probs.transpose(1, 2).flatten(0, 1)  # [B*H,T,k]
+    keys = keys.repeat_interleave(heads, dim=0)  # [B*H,T,k]
+    values = values.unflatten(-1, (heads, -1)).transpose(1, 2).flatten(0, 1)  # [B*H,T,D]
+    pad_mask = None if pad_mask is None else pad_mask.repeat_interleave(heads, dim=0)  # [B*H,T]
+    if state is not None:
+        state = {"sum": _heads_in_batch(state["sum"], heads), "count": state["count"].repeat_interleave(heads)}
+    out, state = causal(probs, keys, values, pad_mask, state, chunk_size)  # [B*H,T,D]
+    return _heads_out_of_batch(out, heads), {"sum": _heads_out_of_batch(state["sum"], heads),
+                                             "count": state["count"].view(-1, heads)[:, 0]}

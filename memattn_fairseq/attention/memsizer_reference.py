@@ -55,20 +55,24 @@ def _layer_norm(x, weight, bias, eps):
     return (x - mean) / torch.sqrt(var + eps) * weight + bias
 
 
-def memsizer_reference(query, source, params, num_heads, causal=False, pad_mask=None, eps=1e-5):
+def memsizer_reference(query, source, params, num_heads, causal=False, pad_mask=None, eps=1e-5, per_head=False):
     """The whole attention from raw inputs: query [B,T,C], source [B,S,Cs] (the query itself for self-attention)
     -> [B,T,C]. ``params`` maps the module's parameter names (q_proj.weight [H*k, C], k_proj.weight [k, Cs],
-    v_proj.weight [C, Cs], their biases, k_layer_norm.*, v_layer_norm.*) to tensors. ``pad_mask`` is the source's."""
+    v_proj.weight [C, Cs], their biases, k_layer_norm.*, v_layer_norm.*) to tensors. ``pad_mask`` is the source's.
+    ``per_head``: head h reads value columns h*D:(h+1)*D with its own slot distribution (no averaging)."""
     num_slots = params["k_proj.weight"].shape[0]
-    probs = 0.0
-    for head in range(num_heads):
-        rows = slice(head * num_slots, (head + 1) * num_slots)
-        logits = query @ params["q_proj.weight"][rows].T + params["q_proj.bias"][rows]  # [B,T,k]
-        probs = probs + torch.softmax(logits, dim=-1) / num_heads
     keys = _layer_norm(source @ params["k_proj.weight"].T + params["k_proj.bias"],
                        params["k_layer_norm.weight"], params["k_layer_norm.bias"], eps)
     values = _layer_norm(source @ params["v_proj.weight"].T + params["v_proj.bias"],
                          params["v_layer_norm.weight"], params["v_layer_norm.bias"], eps)
-    if causal:
-        return causal_recurrent_reference(probs, keys, values, pad_mask)
-    return bidirectional_reference(probs, keys, values, pad_mask)
+    form = causal_recurrent_reference if causal else bidirectional_reference
+    head_probs = []
+    for head in range(num_heads):
+        rows = slice(head * num_slots, (head + 1) * num_slots)
+        logits = query @ params["q_proj.weight"][rows].T + params["q_proj.bias"][rows]  # [B,T,k]
+        head_probs.append(torch.softmax(logits, dim=-1))
+    if not per_head:
+        return form(sum(head_probs) / num_heads, keys, values, pad_mask)
+    width = values.shape[-1] // num_heads
+    return torch.cat([form(probs, keys, values[..., h * width:(h + 1) * width], pad_mask)
+                      for h, probs in enumerate(head_probs)], dim=-1)

@@ -8,6 +8,8 @@ There is no output projection and no 1/sqrt(d) logit scale: the init gains (scal
 temperature. Heads share one value memory, so ``head_dim`` is exposed for fairseq's layers but unused.
 ``output_projection=True`` adds one (out_proj [C -> C], fairseq's init) after the read: not in the paper or the
 official code, it gives the layer the head mixing and the parameters a softmax attention has.
+``per_head_read=True`` lets each head read its own D columns of the value memory with its own slot distribution
+instead of averaging the H distributions into one read (also not in the paper; the state is unchanged).
 Cs is the source width (the encoder's for cross-attention).
 
 Memory and state per layer (B = batch x beam), always at least fp32 whatever the model's dtype:
@@ -54,6 +56,7 @@ class MemSizerAttention(BoundedAttention):
         kv_init_scale: float = 8.0,
         kdim: Optional[int] = None,
         output_projection: bool = False,
+        per_head_read: bool = False,
     ):
         super().__init__(embed_dim, num_heads, role)
         check_parameter(isinstance(num_slots, int) and num_slots >= 1, "num_slots",
@@ -61,7 +64,7 @@ class MemSizerAttention(BoundedAttention):
         check_parameter(chunk_size >= 1, "chunk_size", f"{{name}} must be >= 1, got {chunk_size}")
         check_init_scale(q_init_scale, "q_init_scale")
         check_init_scale(kv_init_scale, "kv_init_scale")
-        self.num_slots, self.chunk_size = num_slots, chunk_size
+        self.num_slots, self.chunk_size, self.per_head_read = num_slots, chunk_size, per_head_read
         self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
         source_dim = kdim or embed_dim
         self.q_proj = nn.Linear(embed_dim, num_heads * num_slots)
@@ -94,8 +97,9 @@ class MemSizerAttention(BoundedAttention):
         return read if self.out_proj is None else self.out_proj(read)
 
     def _slot_probs(self, query: Tensor) -> Tensor:
-        """[B,T,C] -> [B,T,k] (fp32 at least)"""
-        return memsizer.slot_distribution(self.q_proj(query), self.num_heads, self.dropout_module)
+        """[B,T,C] -> [B,T,k], per-head read [B,T,H,k] (fp32 at least)"""
+        return memsizer.slot_distribution(self.q_proj(query), self.num_heads, self.dropout_module,
+                                          per_head=self.per_head_read)
 
     def _keys_values(self, source: Tensor):
         """[B,S,Cs] -> keys [B,S,k], values [B,S,C] (fp32 at least)"""
@@ -110,13 +114,14 @@ class MemSizerAttention(BoundedAttention):
 
     def read(self, query: Tensor, memory: Dict[str, Tensor]) -> Tensor:
         """query [B,T,C] -> [B,T,C]"""
-        return self._output(memsizer.read(self._slot_probs(query), memory["memory"]), query)
+        read = memsizer.read_per_head if self.per_head_read else memsizer.read
+        return self._output(read(self._slot_probs(query), memory["memory"]), query)
 
     def causal(self, x: Tensor, pad_mask: Optional[Tensor], state: Optional[Dict[str, Tensor]]):
         """x [B,T,C] -> ([B,T,C], state); the state continues the sequence exactly at the next call."""
         keys, values = self._keys_values(x)
-        out, state = recomputed_in_backward(memsizer.causal, self._slot_probs(x), keys, values, pad_mask, state,
-                                            self.chunk_size)
+        form = memsizer.causal_per_head if self.per_head_read else memsizer.causal
+        out, state = recomputed_in_backward(form, self._slot_probs(x), keys, values, pad_mask, state, self.chunk_size)
         return self._output(out, x), state
 
     def extra_repr(self) -> str:

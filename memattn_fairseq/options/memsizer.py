@@ -24,6 +24,11 @@ class MemSizerCommonConfig(FairseqDataclass):
         default=False, metadata={"help": "add an output projection after each MemSizer read (as softmax attention "
                                          "has; not in the paper or the official code)"}
     )
+    memsizer_per_head_read: bool = field(
+        default=False, metadata={"help": "each head reads its own columns of the value memory with its own slot "
+                                         "distribution, instead of one read of the heads' averaged distributions "
+                                         "(not in the paper or the official code)"}
+    )
 
 
 @dataclass
@@ -62,23 +67,25 @@ class MemSizerAttentionBuilder:
     """
 
     def __init__(self, slots: Dict[str, int], chunk_size: int, q_init_scale: float, kv_init_scale: float,
-                 per_role: bool, output_projection: bool = False):
+                 per_role: bool, output_projection: bool = False, per_head_read: bool = False):
         self.slots, self.chunk_size = slots, chunk_size
         self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
-        self.per_role, self.output_projection = per_role, output_projection
+        self.per_role, self.output_projection, self.per_head_read = per_role, output_projection, per_head_read
 
     @classmethod
     def for_lm(cls, args):
         return cls({"decoder": args.memsizer_slots}, args.memsizer_chunk_size, args.memsizer_q_init_scale,
                    args.memsizer_kv_init_scale, per_role=False,
-                   output_projection=getattr(args, "memsizer_output_projection", False))
+                   output_projection=getattr(args, "memsizer_output_projection", False),
+                   per_head_read=getattr(args, "memsizer_per_head_read", False))
 
     @classmethod
     def for_translation(cls, args):
         roles = transformer_roles(args.memsizer_roles, "--memsizer-roles", args)
         slots = {role: getattr(args, f"memsizer_{role}_slots") for role in roles}
         return cls(slots, args.memsizer_chunk_size, args.memsizer_q_init_scale, args.memsizer_kv_init_scale,
-                   per_role=True, output_projection=getattr(args, "memsizer_output_projection", False))
+                   per_role=True, output_projection=getattr(args, "memsizer_output_projection", False),
+                   per_head_read=getattr(args, "memsizer_per_head_read", False))
 
     def __call__(self, role, embed_dim, cfg):
         if role not in self.slots:
@@ -96,4 +103,5 @@ class MemSizerAttentionBuilder:
                 kv_init_scale=self.kv_init_scale,
                 kdim=cfg.encoder.embed_dim if role == "cross" else None,
                 output_projection=self.output_projection,
+                per_head_read=self.per_head_read,
             )

@@ -57,6 +57,8 @@ LM_VARIANTS = _by_name(
             memsizer_q_init_scale=8.0, memsizer_kv_init_scale=8.0),
     variant("lm", "memsizer", 32, rename="memsizer32_outproj", label="MemSizer, k=32, with an output projection",
             memsizer_output_projection=True),
+    variant("lm", "memsizer", 32, rename="memsizer32_perhead", label="MemSizer, k=32, a read per head",
+            memsizer_per_head_read=True),
     variant("lm", "memformer", rename="memformer_nomem", label="Memformer w/o memory", memformer_no_memory=True),
     variant("lm", "transformer", rename="transformer_postnorm", label="fairseq transformer_lm (softmax, post-norm)",
             decoder_normalize_before=False),
@@ -84,6 +86,8 @@ LM_SWEEPS: Dict[str, List[Tuple[str, int]]] = {
     "memsizer_init": _at(512, "transformer", "memsizer32", "memsizer32_init8"),
     # MemSizer has no output projection (the paper, the official code); a softmax layer mixes its heads with one
     "memsizer_outproj": _at(512, "transformer", "memsizer32", "memsizer32_outproj"),
+    # MemSizer averages its heads' slot distributions into one read; here each head reads its own value columns
+    "memsizer_perhead": _at(512, "transformer", "memsizer32", "memsizer32_perhead"),
     # the same comparison in fairseq's plain transformer_lm layout (post-norm) as in the plugin's (pre-norm)
     "layout": _at(512, "transformer", "abc_mlp64", "transformer_postnorm", "abc_mlp64_postnorm"),
 }

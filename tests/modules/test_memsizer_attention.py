@@ -89,6 +89,32 @@ def test_output_projection_follows_the_reference_read(role):
         assert (torch.cat(outs) - out).abs().max() < 1e-10
 
 
+@pytest.mark.parametrize("role", ["encoder", "decoder", "cross"])
+def test_per_head_read_equals_its_reference(role):
+    """Each head reads its own value columns with its own slot distribution: outputs and gradients against the
+    reference's loop over heads, with padding, across chunk boundaries (21 tokens, chunks of 8)."""
+    attn = randomise(module(role=role, kdim=12 if role == "cross" else None, per_head_read=True))
+    x = torch.randn(21, 3, DIM, dtype=torch.float64, requires_grad=True)
+    source = torch.randn(9, 3, 12, dtype=torch.float64) if role == "cross" else x
+    pad = padding(source.shape[0])
+    out, _ = attn(x, source, source, key_padding_mask=pad)
+    ref = memsizer_reference(x.transpose(0, 1), source.transpose(0, 1), params(attn), HEADS,
+                             causal=role == "decoder", pad_mask=pad, per_head=True).transpose(0, 1)
+    averaged = memsizer_reference(x.transpose(0, 1), source.transpose(0, 1), params(attn), HEADS,
+                                  causal=role == "decoder", pad_mask=pad).transpose(0, 1)
+    assert (out - ref).abs().max() < 1e-10 and (out - averaged).abs().max() > 1e-3  # a different read
+    inputs = (x, *attn.parameters())
+    grads = torch.autograd.grad(out.pow(2).sum(), inputs)
+    ref_grads = torch.autograd.grad(ref.pow(2).sum(), inputs)
+    assert max((g - r).abs().max().item() for g, r in zip(grads, ref_grads)) < 1e-9
+    if role == "decoder":  # decoding continues the full forward from the same [B,k,C] state
+        state, outs = {}, []
+        for piece in x.detach().split([5, 1, 8, 7]):
+            outs.append(attn(piece, piece, piece, incremental_state=state)[0])
+        assert (torch.cat(outs) - attn(x.detach(), x.detach(), x.detach())[0]).abs().max() < 1e-10
+        assert attn._get_input_buffer(state)["sum"].shape == (3, 6, DIM)
+
+
 @pytest.mark.parametrize("steps", [[1] * 21, [5, 3, 8, 1, 4], [21]])
 def test_incremental_calls_continue_the_full_forward(steps):
     attn = randomise(module())
