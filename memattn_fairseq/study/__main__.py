@@ -109,7 +109,8 @@ def main(argv=None) -> None:
             progress.seen = done_before
             results.append(execute(run, args.data, budget, out, args.device, progress))
             bar.update(max(0, budget.updates - progress.seen) if run in pending else 0)
-    overrides = "".join(f" --{name} {getattr(args, name)}" for name in ("lr", "updates") if getattr(args, name))
+    overrides = "".join(f" --{name} {getattr(args, name)}" for name in ("models", "lr", "updates")
+                        if getattr(args, name))
     header = (f"# {args.task.upper()} quality study ({args.size} size: {budget.layers} x {budget.dim}, "
               f"{budget.tokens_per_update} tokens per update, {budget.updates} updates, lr {budget.lr:g}, "
               f"seeds {args.seeds})\n\n"

@@ -60,6 +60,8 @@ LM_VARIANTS = _by_name(
     variant("lm", "memsizer", 32, rename="memsizer32_perhead", label="MemSizer, k=32, a read per head",
             memsizer_per_head_read=True),
     variant("lm", "memformer", rename="memformer_nomem", label="Memformer w/o memory", memformer_no_memory=True),
+    variant("lm", "memformer", rename="memformer_seg512", label="Memformer, 512-token segments",
+            memformer_segment_length=512),
     variant("lm", "transformer", rename="transformer_postnorm", label="fairseq transformer_lm (softmax, post-norm)",
             decoder_normalize_before=False),
     variant("lm", "abc_mlp", 64, rename="abc_mlp64_postnorm", label="ABC (mlp control), n=64, post-norm",
@@ -82,6 +84,8 @@ LM_SWEEPS: Dict[str, List[Tuple[str, int]]] = {
     "controls": _at(512, "transformer", "abc_mlp64", "abc_linformer64", "abc_window64", "abc_window128"),
     "context": [pair for c in (128, 512, 1024) for pair in _at(c, "transformer", "abc_mlp64", "memsizer32")],
     "memformer_memory": _at(512, "transformer", "memformer", "memformer_nomem"),
+    # a token attends within its segment and the previous one: 64-token segments against the transformer's 512
+    "memformer_segment": _at(512, "transformer", "memformer", "memformer_seg512"),
     # the official code's init scales: 32 / 1 (its WikiText-103 recipe: the LM default) against 8 / 8 (its MT default)
     "memsizer_init": _at(512, "transformer", "memsizer32", "memsizer32_init8"),
     # MemSizer has no output projection (the paper, the official code); a softmax layer mixes its heads with one
