@@ -19,8 +19,9 @@ def _mean_std(values) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "n/a"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {spread:.2f}"
+    if len(values) == 1:  # one seed: no spread to report
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def write_csv(results: List[dict], out_dir: Path) -> None:
