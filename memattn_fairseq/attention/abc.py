@@ -151,6 +151,7 @@ class MlpControl(nn.Module):
             k_mem, v_mem, log_norm = state["k_mem"], state["v_mem"], state["log_norm"]
         if q.shape[-2] == 1:
             return self._step(q, k, v, logits[:, :, 0], k_mem, v_mem, log_norm, dropout)
+        chunk_size = min(chunk_size, q.shape[-2])  # short sequences (translation) are not padded to a whole chunk
         outs = []
         for block in _blocks(q.shape[-2], chunk_size):
             out, k_mem, v_mem, log_norm = self._chunked(
@@ -252,6 +253,7 @@ class LinformerControl(nn.Module):
             v_mem = torch.addcmul(v_mem, write[0, :, None], v)
             out = read_slots(q, k_mem, v_mem, dropout=dropout)
             return out, {"k_mem": k_mem, "v_mem": v_mem, "position": position}
+        chunk_size = min(chunk_size, length)  # short sequences are not padded to a whole chunk
         qc, kc, vc = (chunks(t, chunk_size) for t in (q, k, v))  # [B,H,K,C,D]
         write = chunks(write, chunk_size)  # [K,C,N], zero rows past the end
         k_added = write.transpose(-1, -2) @ kc  # [B,H,K,N,D]
