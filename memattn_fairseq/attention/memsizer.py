@@ -114,9 +114,14 @@ def causal(
     return out, {"sum": start[:, -1] + added[:, -1], "count": seen[:, -1]}
 
 
-def _heads_in_batch(memory: torch.Tensor, heads: int) -> torch.Tensor:
-    """[B,k,C] -> [B*H,k,D]: head h's columns as row b*H + h."""
-    return memory.unflatten(-1, (heads, -1)).transpose(1, 2).flatten(0, 1)
+def _heads_in_batch(columns: torch.Tensor, heads: int) -> torch.Tensor:
+    """[B,X,C] -> [B*H,X,D]: head h's columns as row b*H + h (the memory [B,k,C], the values [B,T,C])."""
+    return columns.unflatten(-1, (heads, -1)).transpose(1, 2).flatten(0, 1)
+
+
+def _probs_in_batch(slot_probs: torch.Tensor) -> torch.Tensor:
+    """[B,T,H,k] -> [B*H,T,k], rows ordered as in ``_heads_in_batch``."""
+    return slot_probs.transpose(1, 2).flatten(0, 1)
 
 
 def _heads_out_of_batch(per_head: torch.Tensor, heads: int) -> torch.Tensor:
@@ -127,8 +132,7 @@ def _heads_out_of_batch(per_head: torch.Tensor, heads: int) -> torch.Tensor:
 def read_per_head(slot_probs: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     """slot_probs [B,T,H,k], memory [B,k,C] -> [B,T,C]."""
     heads = slot_probs.shape[2]
-    probs = slot_probs.transpose(1, 2).flatten(0, 1)  # [B*H,T,k]
-    return _heads_out_of_batch(read(probs, _heads_in_batch(memory, heads)), heads)
+    return _heads_out_of_batch(read(_probs_in_batch(slot_probs), _heads_in_batch(memory, heads)), heads)
 
 
 def causal_per_head(
@@ -141,9 +145,9 @@ def causal_per_head(
 ) -> Tuple[torch.Tensor, State]:
     """``causal`` with a per-head read: slot_probs [B,T,H,k], keys [B,T,k], values [B,T,C] -> (out [B,T,C], state)."""
     heads = slot_probs.shape[2]
-    probs = slot_probs.transpose(1, 2).flatten(0, 1)  # [B*H,T,k]
+    probs = _probs_in_batch(slot_probs)  # [B*H,T,k]
     keys = keys.repeat_interleave(heads, dim=0)  # [B*H,T,k]
-    values = values.unflatten(-1, (heads, -1)).transpose(1, 2).flatten(0, 1)  # [B*H,T,D]
+    values = _heads_in_batch(values, heads)  # [B*H,T,D]
     pad_mask = None if pad_mask is None else pad_mask.repeat_interleave(heads, dim=0)  # [B*H,T]
     if state is not None:
         state = {"sum": _heads_in_batch(state["sum"], heads), "count": state["count"].repeat_interleave(heads)}
