@@ -63,7 +63,8 @@ def plan(args) -> tuple:
                                                     f"{', '.join(sweeps)}; choose from "
                                                     f"{', '.join(dict.fromkeys(n for n, _ in pairs))}")
         pairs = [pair for pair in pairs if pair[0] in wanted]
-    runs = [Run(args.task, variants[name], context, seed) for name, context in pairs for seed in seeds]
+    # seed-major: an interrupted study has every model at its first seeds
+    runs = [Run(args.task, variants[name], context, seed) for seed in seeds for name, context in pairs]
     return sweeps, runs
 
 

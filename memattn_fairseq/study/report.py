@@ -1,6 +1,6 @@
 """A study's files: results.csv (one row a run), curves.csv (one row a validation), summary.md (mean and standard
 deviation over seeds, and the comparison with the transformer of the same sweep) and one PNG of learning curves
-per sweep, against updates and against wall-clock seconds (mean over seeds, the band from min to max).
+per sweep, against updates and against training seconds (mean over seeds, the band from min to max).
 
 LM: perplexity, lower is better, compared as a ratio to the transformer's. MT: sacreBLEU, compared as a
 difference in points.
@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
 
-COLUMNS = ("name", "task", "variant", "context", "seed", "params", "updates", "wall", "valid", "test")
+COLUMNS = ("name", "task", "variant", "context", "seed", "params", "updates", "train_seconds", "valid", "test")
 
 
 def _mean_std(values) -> str:
@@ -31,10 +31,10 @@ def write_csv(results: List[dict], out_dir: Path) -> None:
         writer.writerows(results)
     with open(out_dir / "curves.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(("name", "variant", "context", "seed", "update", "wall", "metric"))
+        writer.writerow(("name", "variant", "context", "seed", "update", "train_seconds", "metric"))
         for r in results:
             for p in r["curve"]:
-                writer.writerow((r["name"], r["variant"], r["context"], r["seed"], p["update"], p["wall"],
+                writer.writerow((r["name"], r["variant"], r["context"], r["seed"], p["update"], p["train_seconds"],
                                  p["metric"]))
 
 
@@ -57,20 +57,20 @@ def sweep_table(task: str, sweep: str, pairs, variants: dict, results: List[dict
     compare = "BLEU − transformer" if task == "mt" else "ratio to transformer"
     lines = [f"### {sweep}", "",
              f"| model | context | seeds | params | valid {metric} | test {metric} | valid {compare} | "
-             f"test {compare} | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+             f"test {compare} | train s |", "|---|---|---|---|---|---|---|---|---|"]
     for variant_name, context in pairs:
         runs = groups.get((variant_name, context), [])
         baseline = groups.get((next(n for n, v in variants.items() if v.baseline), context), [])
         means, base = ({k: statistics.mean(r[k] for r in rs) if rs else None for k in ("valid", "test")}
                        for rs in (runs, baseline))
         params = f"{runs[0]['params']:,}" if runs and runs[0]["params"] else "n/a"
-        walls = [r["wall"] for r in runs if r["wall"] is not None]
-        wall = f"{statistics.mean(walls):.0f}" if walls else "n/a"
+        seconds = [r["train_seconds"] for r in runs if r["train_seconds"] is not None]
+        train_seconds = f"{statistics.mean(seconds):.0f}" if seconds else "n/a"
         lines.append(
             f"| {variants[variant_name].label} | {context or '-'} | {len(runs)} | {params} | "
             f"{_mean_std(r['valid'] for r in runs)} | {_mean_std(r['test'] for r in runs)} | "
             f"{_comparison(task, means['valid'], base['valid'])} | {_comparison(task, means['test'], base['test'])} | "
-            f"{wall} |")
+            f"{train_seconds} |")
     return "\n".join(lines) + "\n"
 
 
@@ -88,7 +88,7 @@ def plot_sweep(task: str, sweep: str, pairs, variants: dict, results: List[dict]
         if not runs:
             continue
         label = variants[variant_name].label + (f" (context {context})" if task == "lm" else "")
-        for axis, key in zip(axes, ("update", "wall")):
+        for axis, key in zip(axes, ("update", "train_seconds")):
             by_x = defaultdict(list)
             for r in runs:
                 for p in r["curve"]:
@@ -99,7 +99,7 @@ def plot_sweep(task: str, sweep: str, pairs, variants: dict, results: List[dict]
             ys = [[m for _, m in by_x[u]] for u in updates]
             line, = axis.plot(xs, [statistics.mean(y) for y in ys], label=label)
             axis.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], alpha=0.2, color=line.get_color())
-    for axis, xlabel in zip(axes, ("updates", "wall-clock seconds")):
+    for axis, xlabel in zip(axes, ("updates", "training seconds")):
         axis.set_xlabel(xlabel)
         axis.set_ylabel("validation sacreBLEU (greedy)" if task == "mt" else "validation perplexity")
         if task == "lm":

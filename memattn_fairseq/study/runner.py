@@ -5,8 +5,8 @@ across restarts) and ``result.json``, written last. A run with ``result.json`` i
 other run is started again with the same command, and fairseq resumes it from its ``checkpoint_last.pt``.
 
 Curves come from the log: each validation's perplexity (LM) or greedy sacreBLEU (MT, fairseq's ``--eval-bleu`` on
-detokenised output) against the update and the run's wall-clock seconds (fairseq's ``wall`` meter, which
-checkpoints carry across restarts).
+detokenised output) against the update and the run's training seconds up to it: fairseq's ``train_wall`` of each
+log interval, summed (its ``wall`` meter starts again from zero when a run resumes, so it is not used).
 """
 import json
 import re
@@ -68,16 +68,21 @@ def log_records(log_path: Path):
 
 
 def curve(log_path: Path, task: str) -> List[dict]:
-    """[{update, wall, metric}] of every validation, the last record per update when a restart logged it twice."""
+    """[{update, train_seconds, metric}] of every validation, the last record per update when a restart logged it
+    twice. The log interval is the validation interval, so each interval's ``train_wall`` is counted once."""
     metric = "valid_bleu" if task == "mt" else "valid_ppl"
-    walls, points = {}, {}
+    interval_seconds, points = {}, {}
     for kind, stats in log_records(log_path):
         if kind == "train_inner":
-            walls[int(stats["num_updates"])] = float(stats["wall"])
+            interval_seconds[int(stats["num_updates"])] = float(stats["train_wall"])
         elif metric in stats:
             update = int(stats["valid_num_updates"])
-            points[update] = {"update": update, "wall": walls.get(update), "metric": float(stats[metric])}
-    return [points[u] for u in sorted(points)]
+            points[update] = {"update": update, "metric": float(stats[metric])}
+    seconds_until, total = {}, 0.0
+    for update in sorted(interval_seconds):
+        total += interval_seconds[update]
+        seconds_until[update] = total
+    return [{**points[u], "train_seconds": seconds_until.get(u)} for u in sorted(points)]
 
 
 def run_tool(command: List[str], what: str, log_path: Path) -> str:
@@ -142,7 +147,7 @@ def execute(run: Run, data: Path, budget: Budget, out_dir: Path, device: str,
     result = {
         "name": run.name, "task": run.task, "variant": run.variant.name, "context": run.context, "seed": run.seed,
         "params": int(params[-1].replace(",", "")) if params else None, "updates": points[-1]["update"],
-        "wall": points[-1]["wall"], "valid": points[-1]["metric"],
+        "train_seconds": points[-1]["train_seconds"], "valid": points[-1]["metric"],
         "test": test_score(run, data, budget, run_dir / "checkpoints" / "checkpoint_last.pt", device,
                            run_dir / "test.log"),
         "curve": points,

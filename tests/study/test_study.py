@@ -69,6 +69,27 @@ def test_gettext_cleaning():
     assert clean("file_name &amp; a_b") == "file_name &amp; a_b"
 
 
+def test_curve_adds_training_seconds_across_a_restart(tmp_path):
+    """fairseq's ``wall`` meter starts from zero on resume; the curve sums each interval's ``train_wall`` instead,
+    and an interval logged twice (before and after a restart) counts once."""
+    def line(kind, stats):
+        return f"2026-01-01 00:00:00 | INFO | {kind} | {json.dumps(stats)}\n"
+
+    log = tmp_path / "train.log"
+    log.write_text("".join([
+        line("train_inner", {"num_updates": "100", "train_wall": "50", "wall": "52"}),
+        line("valid", {"valid_ppl": "400", "valid_num_updates": "100"}),
+        line("train_inner", {"num_updates": "200", "train_wall": "40", "wall": "95"}),  # then killed before valid
+        "Loaded checkpoint checkpoint_last.pt (epoch 1 @ 100 updates)\n",
+        line("train_inner", {"num_updates": "200", "train_wall": "45", "wall": "0"}),
+        line("valid", {"valid_ppl": "300", "valid_num_updates": "200"}),
+        line("train_inner", {"num_updates": "300", "train_wall": "44", "wall": "0"}),
+        line("valid", {"valid_ppl": "250", "valid_num_updates": "300"})]))
+    assert curve(log, "lm") == [{"update": 100, "metric": 400.0, "train_seconds": 50.0},
+                                {"update": 200, "metric": 300.0, "train_seconds": 95.0},
+                                {"update": 300, "metric": 250.0, "train_seconds": 139.0}]
+
+
 def test_lm_study_runs_resumes_and_reports(corpora, tmp_path):
     lm, _ = corpora
     out = tmp_path / "lm"
