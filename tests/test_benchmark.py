@@ -3,11 +3,13 @@
 import csv
 import os
 
+import pytest
 import torch
 
 from memattn_fairseq.attention.abc import MlpControl
 from memattn_fairseq.benchmark.__main__ import main
 from memattn_fairseq.benchmark.attention_core import FORMS, abc_two_pass
+from memattn_fairseq.benchmark.step_core import FAMILIES
 from memattn_fairseq.benchmark.measure import peak_bytes
 
 
@@ -64,3 +66,24 @@ def test_two_pass_peer_form_computes_abcs_math():
     for a, b in zip(torch.autograd.grad(ours.pow(2).sum(), (q, k, v, x)),
                     torch.autograd.grad(peer.pow(2).sum(), (q, k, v, x))):
         assert (a - b).abs().max() < 1e-9
+
+
+def test_step_section_times_each_core_beside_its_minimal_step(tmp_path):
+    main(["--quick", "--out-dir", str(tmp_path), "--sections", "step", "--threads", "1"])
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert {(r["model"], r["batch"]) for r in rows} == {(m, b) for m in FAMILIES for b in ("1", "2")}
+    assert all(float(r["us_per_step"]) > 0 and float(r["minimal_us_per_step"]) > 0 for r in rows)
+    text = open(tmp_path / "results.md").read()
+    assert "µs per minimal in-place step" in text and "memsizer decoding step / a minimal in-place step" in text
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@torch.no_grad()
+def test_minimal_steps_compute_the_plugins_step(family):
+    """The minimal step the benchmark times is the same math as the plugin's step: equal outputs, step after step
+    (each advances its own copy of the state)."""
+    torch.manual_seed(0)
+    plugin, minimal_step = FAMILIES[family](3, 2, 8, 5, torch.device("cpu"))
+    for _ in range(4):
+        ours, theirs = plugin(), minimal_step()
+        assert ours.shape == theirs.shape and (ours - theirs).abs().max() < 1e-5

@@ -185,18 +185,22 @@ class MlpControl(nn.Module):
         v_mem = v_scaled[:, :, -1] + v_added[:, :, -1]
         return unchunk(out, length), k_mem, v_mem, final_norm
 
-
     @staticmethod
     def _step(q, k, v, logits, k_mem, v_mem, log_norm, dropout):
         """One decoding step of the recurrence (the chunked form with C = 1, without its masks).
 
-        q, k, v [B,H,1,D]; logits, log_norm [B,H,N]; k_mem, v_mem [B,H,N,D].
+        q, k, v [B,H,1,D]; logits, log_norm [B,H,N]; k_mem, v_mem [B,H,N,D]. Without autograd (generation) the
+        memory is updated in place, so a step allocates no [B,H,N,D] tensor: the state passed in is consumed.
         """
         new_norm = torch.logaddexp(log_norm, logits)
         decay = torch.exp(log_norm - new_norm).unsqueeze(-1)  # [B,H,N,1]
         write = torch.exp(logits - new_norm).unsqueeze(-1)  # [B,H,N,1]
-        k_mem = torch.addcmul(decay * k_mem, write, k)  # k broadcasts over the N slots
-        v_mem = torch.addcmul(decay * v_mem, write, v)
+        if torch.is_grad_enabled():
+            k_mem = torch.addcmul(decay * k_mem, write, k)  # k broadcasts over the N slots
+            v_mem = torch.addcmul(decay * v_mem, write, v)
+        else:  # the same operations, in place
+            k_mem = k_mem.mul_(decay).addcmul_(write, k)
+            v_mem = v_mem.mul_(decay).addcmul_(write, v)
         out = read_slots(q, k_mem, v_mem, dropout=dropout)
         return out, {"k_mem": k_mem, "v_mem": v_mem, "log_norm": new_norm}
 

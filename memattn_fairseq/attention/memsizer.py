@@ -98,11 +98,10 @@ def causal(
     if state is None:
         state = empty_state(keys, values)
     keys = _zero_pads(keys, pad_mask)
+    if keys.shape[1] == 1:
+        return _step(slot_probs, keys, values, pad_mask, state)
     seen = state["count"][:, None] + _real(pad_mask, keys).cumsum(1)  # [B,T], real tokens up to and including t
     scale = _inverse_sqrt(seen, values).unsqueeze(-1)  # [B,T,1]
-    if keys.shape[1] == 1:  # decoding step: add k~ (x) v~, then read
-        total = torch.baddbmm(state["sum"], keys.transpose(1, 2), values)  # [B,k,1] @ [B,1,C] -> [B,k,C]
-        return (slot_probs @ total) * scale, {"sum": total, "count": seen[:, -1]}
     length = keys.shape[1]
     size = min(chunk_size, length)
     probs_c, keys_c, values_c = chunks(slot_probs, size), chunks(keys, size), chunks(values, size)  # [B,K,c,*]
@@ -112,6 +111,20 @@ def causal(
     out = weights @ values_c + probs_c @ start  # [B,K,c,C]
     out = out.flatten(1, 2)[:, :length] * scale  # [B,T,C]
     return out, {"sum": start[:, -1] + added[:, -1], "count": seen[:, -1]}
+
+
+def _step(slot_probs, keys, values, pad_mask, state: State) -> Tuple[torch.Tensor, State]:
+    """One decoding step: add k~ (x) v~ to the sum, count the token, read. slot_probs, keys (pads zeroed) [B,1,k];
+    values [B,1,C]. Without autograd (generation) the state is updated in place, so a step allocates no [B,k,C]
+    tensor: the state passed in is consumed."""
+    real = 1 if pad_mask is None else (~pad_mask[:, 0]).long()  # [B] or 1
+    if torch.is_grad_enabled():
+        total = torch.baddbmm(state["sum"], keys.transpose(1, 2), values)  # [B,k,1] @ [B,1,C] -> [B,k,C]
+        count = state["count"] + real
+    else:  # the same operations, in place
+        total = state["sum"].baddbmm_(keys.transpose(1, 2), values)
+        count = state["count"].add_(real)
+    return (slot_probs @ total) * _inverse_sqrt(count, values)[:, None, None], {"sum": total, "count": count}
 
 
 def _heads_in_batch(columns: torch.Tensor, heads: int) -> torch.Tensor:

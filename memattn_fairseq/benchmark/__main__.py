@@ -1,12 +1,14 @@
 """python -m memattn_fairseq.benchmark: the plugin's models beside fairseq's transformer, measured in one run.
 
 Sections (choose with --sections):
-    decode_lm  per-token latency and decoder-state bytes against prefix length, at each --batch-sizes
+    decode_lm  per-token latency and decoder-state bytes against prefix length, at each --batches
     decode_mt  the same against source length (translation: bounded cross-attention vs a source-length KV cache)
     train_lm   tokens/s and peak memory of one forward+backward of a single sequence against context length
     mrbp       Memformer: peak memory of an MRBP step against horizon H, beside full back-propagation
     attention  the attention cores alone against context length: the plugin's causal forms beside the peer forms
                of the same math (a two-pass chunked linear attention, torch's SDPA), with GFLOP/s
+    step       one decoding step of the ABC_MLP and MemSizer cores beside a minimal in-place step of the same math,
+               at each --batches
 
 Timings are the median and the interquartile range of --repeats calls after --warmup calls. Writes results.csv,
 results.md (tables with ratios to the transformer and the target checks) and PNG plots into --out-dir; a terminal
@@ -21,7 +23,7 @@ import sys
 import torch
 
 from .. import model_factory, model_list
-from . import attention_core, decoding, mrbp, report, training
+from . import attention_core, decoding, mrbp, report, step_core, training
 from .progress import Progress, planned
 
 DEFAULTS = dict(layers=6, dim=512, heads=8, ffn=2048, vocab=10000, slots=64,
@@ -35,7 +37,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (GPU timings synchronise first)")
     parser.add_argument("--out-dir", default="runs/benchmark")
-    parser.add_argument("--sections", default="decode_lm,decode_mt,train_lm,mrbp,attention")
+    parser.add_argument("--sections", default="decode_lm,decode_mt,train_lm,mrbp,attention,step")
     parser.add_argument("--models", default="", help="comma list of model names to keep (default: every model of memattn_fairseq/model_list.py)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and lengths: checks the harness only")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -128,6 +130,8 @@ def measure_all(args, device, sections, lm_models, mt_models, build, progress, r
         rows += mrbp.rows(args, device, ints(args.horizons), progress)
     if "attention" in sections:  # the attention cores beside the peer forms of the same math
         rows += attention_core.rows(args, device, ints(args.contexts), progress)
+    if "step" in sections:  # the decoding steps of the cores beside minimal in-place steps
+        rows += step_core.rows(args, device, ints(args.batches), progress)
 
 
 def main(argv=None):

@@ -18,6 +18,8 @@ def planned(args, lm_models: int, mt_models: int, sections: set, ints) -> int:
         total += 2 * len(ints(args.horizons))  # MRBP and full back-propagation at each horizon
     if "attention" in sections:
         total += 4 * len(ints(args.contexts))  # the four forms of attention_core.FORMS
+    if "step" in sections:
+        total += 2 * len(batches)  # ABC_MLP and MemSizer at each batch size
     return total
 
 

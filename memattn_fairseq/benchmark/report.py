@@ -19,9 +19,12 @@ SECTIONS = {
     "attention": ("context", [("ms_per_call", "ms per forward+backward", True), ("gflops", "GFLOP/s", False),
                               ("matmul_share", "GFLOP/s as a share of a large matmul's", False),
                               ("peak_bytes", "peak bytes", True)]),
+    "step": ("prefix", [("us_per_step", "µs per decoding step", True),
+                        ("minimal_us_per_step", "µs per minimal in-place step of the same math", True),
+                        ("step_over_minimal", "step / minimal step", True)]),
 }
 BASELINES = {"attention": "abc_mlp_two_pass"}  # the attention cores are compared with the peer form of ABC's math
-TIMED = {"ms_per_token", "tokens_per_s", "seconds", "ms_per_call", "gflops"}  # the others do not vary
+TIMED = {"ms_per_token", "tokens_per_s", "seconds", "ms_per_call", "gflops", "us_per_step", "minimal_us_per_step"}  # the others do not vary
 
 
 def write_csv(rows: List[Row], path: str) -> None:
@@ -184,6 +187,9 @@ def target_checks(rows: List[Row], models=("abc_mlp", "memsizer")) -> List[str]:
         add(f"abc_mlp share of the matmul rate / memsizer's, context {n}",
             ratio(get("attention", "abc_mlp", 1, n, "matmul_share"), get("attention", "memsizer", 1, n,
                                                                              "matmul_share")), 1.0, True)
+    for row in (r for r in rows if r["section"] == "step"):
+        add(f"{row['model']} decoding step / a minimal in-place step of the same math, batch {row['batch']}",
+            row["step_over_minimal"], 1.2)
     horizons = sorted(r["length"] for r in rows if r["section"] == "mrbp" and r["model"] == "memformer_mrbp")
     if horizons:
         add(f"memformer MRBP peak memory H={horizons[-1]} / H={horizons[0]}",

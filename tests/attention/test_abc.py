@@ -95,6 +95,30 @@ def test_mlp_state_continues_exactly(split):
     assert_close(torch.cat([first, rest], -2), whole, 1e-10)
 
 
+def test_mlp_steps_without_autograd_run_in_place_and_equal_the_autograd_steps():
+    """Generation (no autograd) updates the carried memory in place; the steps are the same operations, so every
+    output and the final state are bit for bit those of the steps under autograd, which leave the state alone."""
+    q, k, v, x = (t.detach() for t in inputs(30))
+    control = mlp_control(scale=4.0)
+
+    def prefix_then_steps(tracked: bool):
+        with torch.set_grad_enabled(tracked):
+            out, state = control.causal(q[:, :, :20], k[:, :, :20], v[:, :, :20], x[:, :20], None, None, CHUNK)
+            outs, memories = [out], []
+            for t in range(20, 30):
+                memories.append(state["k_mem"])
+                out, state = control.causal(q[:, :, t:t + 1], k[:, :, t:t + 1], v[:, :, t:t + 1], x[:, t:t + 1],
+                                            None, state, CHUNK)
+                outs.append(out)
+            return torch.cat(outs, -2), state, {m.data_ptr() for m in memories + [state["k_mem"]]}
+
+    tracked, tracked_state, tracked_buffers = prefix_then_steps(True)
+    in_place, in_place_state, in_place_buffers = prefix_then_steps(False)
+    assert torch.equal(in_place, tracked) and all(torch.equal(in_place_state[n], tracked_state[n])
+                                                  for n in tracked_state)
+    assert len(in_place_buffers) == 1 and len(tracked_buffers) == 11
+
+
 def test_restarting_the_normaliser_would_be_wrong():
     """The carried log-normaliser matters: dropping it (starting the rest from zero mass) changes the output."""
     q, k, v, x = inputs(40)

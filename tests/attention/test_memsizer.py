@@ -105,6 +105,33 @@ def test_token_by_token_steps_equal_the_full_form():
     assert state["count"].tolist() == [40] * B
 
 
+def test_steps_without_autograd_run_in_place_and_equal_the_autograd_steps():
+    """Generation (no autograd) updates the sum and the count in place; the steps are the same operations, so
+    every output and the final state are bit for bit those of the steps under autograd. A pad step counts nothing."""
+    logits, keys, values = (t.detach() for t in inputs(30))
+    probs = slot_distribution(logits, H)
+    step_pads = torch.zeros(B, 30, dtype=torch.bool)
+    step_pads[0, 25] = True
+
+    def prefix_then_steps(tracked: bool):
+        with torch.set_grad_enabled(tracked):
+            out, state = causal(probs[:, :20], keys[:, :20], values[:, :20], None, None, CHUNK)
+            outs, sums = [out], []
+            for t in range(20, 30):
+                sums.append(state["sum"])
+                out, state = causal(probs[:, t:t + 1], keys[:, t:t + 1], values[:, t:t + 1], step_pads[:, t:t + 1],
+                                    state, CHUNK)
+                outs.append(out)
+            return torch.cat(outs, 1), state, {s.data_ptr() for s in sums + [state["sum"]]}
+
+    tracked, tracked_state, tracked_buffers = prefix_then_steps(True)
+    in_place, in_place_state, in_place_buffers = prefix_then_steps(False)
+    assert torch.equal(in_place, tracked) and all(torch.equal(in_place_state[n], tracked_state[n])
+                                                  for n in tracked_state)
+    assert in_place_state["count"].tolist() == [29, 30]
+    assert len(in_place_buffers) == 1 and len(tracked_buffers) == 11
+
+
 def test_the_count_matters():
     """Restarting the count (keeping the sum) changes the 1/sqrt(t) scale, so the carried count is load-bearing."""
     logits, keys, values = inputs(40)
