@@ -87,3 +87,13 @@ def test_minimal_steps_compute_the_plugins_step(family):
     for _ in range(4):
         ours, theirs = plugin(), minimal_step()
         assert ours.shape == theirs.shape and (ours - theirs).abs().max() < 1e-5
+
+
+def test_train_lm_measures_the_bounded_models_with_recompute_off_beside_on(tmp_path):
+    main(["--quick", "--out-dir", str(tmp_path), "--sections", "train_lm", "--threads", "1", "--models",
+          "transformer,abc_mlp", "--attention-recompute", "both"])
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert {(r["model"], r["length"]) for r in rows} == {(m, n) for m in ("transformer", "abc_mlp",
+                                                                          "abc_mlp_norecompute")
+                                                         for n in ("32", "64")}
+    assert all(float(r["peak_bytes"]) > 0 for r in rows)

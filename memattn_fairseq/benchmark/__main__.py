@@ -44,6 +44,9 @@ def parse_args(argv=None):
     parser.add_argument("--batched-prefix-limit", type=int, default=4096,
                         help="longest prefix measured at batch sizes above 1 (a 16k-token KV cache at batch 8 is "
                              "several GB per layer stack on a CPU)")
+    parser.add_argument("--attention-recompute", choices=("on", "off", "both"), default="on",
+                        help="the bounded models' --attention-recompute; both: train_lm also measures each of them "
+                             "with it off, in rows named <model>_norecompute")
     for name, value in DEFAULTS.items():
         parser.add_argument(f"--{name}", type=type(value), default=None, help=f"default {value} ({QUICK[name]} with --quick)")
     args = parser.parse_args(argv)
@@ -76,18 +79,21 @@ def run(args):
     rows = []
     longest = max(ints(args.prefixes) + ints(args.contexts)) + args.warmup + args.repeats + 8
 
-    def build(entry, kind):
-        """The model list's entry at this run's size and slots."""
+    def build(entry, kind, recompute="on"):
+        """The model list's entry at this run's size and slots (``recompute``: its --attention-recompute)."""
         extra = dict(max_target_positions=longest, tokens_per_sample=longest, max_source_positions=longest)
         options = entry.with_slots(args.slots).options
         if entry.stream:  # Memformer: the paper's 4 + 16 layer ratio, the MRBP section's segments
             extra = dict(encoder_layers=max(1, args.layers // 4),
                          memformer_segment_length=mrbp.segment_length(args))
+        elif not entry.baseline:
+            extra["attention_recompute"] = recompute
         return model_factory.build(entry.arch, vocab_size=args.vocab, **sizes(args, kind), **{**options, **extra}).to(device)
 
     lm_models = [m for m in model_list.models("lm") if not keep or m.name in keep]
     mt_models = [m for m in model_list.models("mt") if not keep or m.name in keep]
-    progress = Progress(planned(args, len(lm_models), len(mt_models), sections, ints))
+    recompared = sum(compares_recompute(args, m) for m in lm_models)
+    progress = Progress(planned(args, len(lm_models), len(mt_models), sections, ints, recompared))
     try:
         measure_all(args, device, sections, lm_models, mt_models, build, progress, rows)
     finally:
@@ -95,11 +101,16 @@ def run(args):
     return rows
 
 
+def compares_recompute(args, entry) -> bool:
+    """Whether train_lm also measures ``entry`` with --attention-recompute off (a bounded model, both asked)."""
+    return args.attention_recompute == "both" and not entry.baseline and not entry.stream
+
+
 def measure_all(args, device, sections, lm_models, mt_models, build, progress, rows):
     """Every planned measurement, appended to ``rows``; ``progress`` is told as each one starts."""
     if "decode_lm" in sections or "train_lm" in sections:
         for entry in lm_models:
-            model = build(entry, "decoder")
+            model = build(entry, "decoder", "off" if args.attention_recompute == "off" else "on")
             if "decode_lm" in sections:
                 for batch in ints(args.batches):
                     for prefix in ints(args.prefixes):
@@ -117,6 +128,15 @@ def measure_all(args, device, sections, lm_models, mt_models, build, progress, r
                                      args.vocab)
                     rows.append(dict(section="train_lm", model=entry.name, batch=1, length=context, **result))
             del model
+            if "train_lm" in sections and compares_recompute(args, entry):
+                model = build(entry, "decoder", "off")
+                for context in ints(args.contexts):
+                    progress(f"train_lm {entry.name} (recompute off) context {context}")
+                    result = training.lm_training(model, context, device, max(1, args.warmup // 2),
+                                                  max(2, args.repeats // 3), args.vocab)
+                    rows.append(dict(section="train_lm", model=f"{entry.name}_norecompute", batch=1,
+                                     length=context, **result))
+                del model
     if "decode_mt" in sections:
         for entry in mt_models:
             model = build(entry, "encoder")

@@ -6,12 +6,15 @@ from typing import List
 from tqdm import tqdm
 
 
-def planned(args, lm_models: int, mt_models: int, sections: set, ints) -> int:
-    """How many measurements ``run`` will take (one per progress message)."""
+def planned(args, lm_models: int, mt_models: int, sections: set, ints, recompared: int = 0) -> int:
+    """How many measurements ``run`` will take (one per progress message); ``recompared``: LMs whose training is
+    also measured with recomputation off."""
     batches = ints(args.batches)
     decode = sum(1 for b in batches for p in ints(args.prefixes) if b == 1 or p <= args.batched_prefix_limit)
     per_lm = (decode if "decode_lm" in sections else 0) + (len(ints(args.contexts)) if "train_lm" in sections else 0)
     total = per_lm * lm_models
+    if "train_lm" in sections:
+        total += recompared * len(ints(args.contexts))
     if "decode_mt" in sections:
         total += mt_models * len(batches) * len(ints(args.sources))
     if "mrbp" in sections:

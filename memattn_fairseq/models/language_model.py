@@ -13,10 +13,11 @@ from fairseq.modules import AdaptiveInput
 
 from ..errors import check
 from ..modules.transformer_layers import MemAttnDecoder
+from ..options.recompute import RecomputeConfig, apply_recompute
 
 
 @dataclass
-class MemAttnLanguageModelConfig(TransformerLanguageModelConfig):
+class MemAttnLanguageModelConfig(TransformerLanguageModelConfig, RecomputeConfig):
     decoder_post_norm: bool = field(
         default=False, metadata={"help": "post-norm layers without a final norm, as fairseq's --arch transformer_lm "
                                          "(default: pre-norm, as fairseq's LM presets)"})
@@ -59,7 +60,7 @@ class MemAttnLanguageModel(TransformerLanguageModel):
             builder,
             no_encoder_attn=True,
         )
-        return cls(decoder)
+        return apply_recompute(cls(decoder), args)
 
     @classmethod
     def build_input_embedding(cls, args, task):

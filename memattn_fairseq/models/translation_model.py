@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from ..modules.transformer_layers import MemAttnDecoder, MemAttnEncoder
 from ..options.defaults import fill_option_defaults
+from ..options.recompute import RecomputeConfig, apply_recompute
 
 
 class MemAttnTransformerModel(TransformerModel):
@@ -26,6 +27,7 @@ class MemAttnTransformerModel(TransformerModel):
     def add_args(cls, parser):
         super().add_args(parser)
         gen_parser_from_dataclass(parser, cls.options_dataclass())
+        gen_parser_from_dataclass(parser, RecomputeConfig())
 
     @classmethod
     def build_model(cls, args, task):
@@ -33,7 +35,7 @@ class MemAttnTransformerModel(TransformerModel):
             args = argparse.Namespace(**OmegaConf.to_container(args, resolve=True))
         fill_option_defaults(args, cls.options_dataclass)
         cls.attention_builder(args)  # checks the roles before any layer is built (the modules check the rest)
-        return super().build_model(args, task)
+        return apply_recompute(super().build_model(args, task), args)
 
     @classmethod
     def build_encoder(cls, args, src_dict, embed_tokens):

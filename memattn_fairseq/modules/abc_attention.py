@@ -18,7 +18,7 @@ from torch import Tensor
 from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS, build_control, read_slots
 from ..attention.ops import at_least_fp32
 from ..errors import check_parameter
-from .bounded_attention import BoundedAttention, recomputed_in_backward
+from .bounded_attention import BoundedAttention
 
 
 class AbcAttention(BoundedAttention):
@@ -75,8 +75,8 @@ class AbcAttention(BoundedAttention):
         """x [B,T,C] -> ([B,T,C], state); the state continues the sequence exactly at the next call."""
         q = self._queries(x)
         k, v = self._keys_values(x)
-        out, state = recomputed_in_backward(self.control.causal, q, k, v, x, pad_mask, state, self.chunk_size,
-                                            self.dropout_module)
+        out, state = self.causal_form(self.control.causal, q, k, v, x, pad_mask, state, self.chunk_size,
+                                      self.dropout_module)
         return self.out_proj(self.merge_heads(out).type_as(x)), state
 
     def extra_repr(self) -> str:

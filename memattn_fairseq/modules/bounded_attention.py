@@ -39,6 +39,13 @@ def recomputed_in_backward(fn, *args):
     return fn(*args)
 
 
+def set_recompute(model: nn.Module, enabled: bool) -> None:
+    """Whether every bounded attention of ``model`` recomputes its causal form in the backward pass."""
+    for module in model.modules():
+        if isinstance(module, BoundedAttention):
+            module.recompute = enabled
+
+
 @with_incremental_state
 class BoundedAttention(nn.Module):
     """Base class. ``embed_dim`` is the model width, ``num_heads`` the heads (``head_dim`` = embed_dim / heads).
@@ -48,6 +55,7 @@ class BoundedAttention(nn.Module):
 
     softmax_parameters: Tuple[str, ...] = ()
     PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")  # made by add_projections
+    recompute = True  # the causal form's intermediates are recomputed in the backward pass (set_recompute)
 
     def __init__(self, embed_dim: int, num_heads: int, role: str):
         super().__init__()
@@ -124,6 +132,10 @@ class BoundedAttention(nn.Module):
         return tensor_bytes(self._get_input_buffer(incremental_state).values())
 
     # -- helpers for subclasses ------------------------------------------------------------------------------
+    def causal_form(self, fn, *args):
+        """``fn(*args)``, a causal training form: recomputed in the backward pass when ``recompute`` is set."""
+        return recomputed_in_backward(fn, *args) if self.recompute else fn(*args)
+
     def add_projections(self, kdim: Optional[int]) -> None:
         """q, k, v and out projections with biases, as fairseq's MultiheadAttention (k, v read width ``kdim``)."""
         kdim = kdim or self.embed_dim

@@ -15,7 +15,7 @@ from torch import Tensor
 from ..attention import linear
 from ..attention.ops import at_least_fp32
 from ..errors import check_parameter
-from .bounded_attention import BoundedAttention, recomputed_in_backward
+from .bounded_attention import BoundedAttention
 
 
 class LinearAttention(BoundedAttention):
@@ -46,7 +46,7 @@ class LinearAttention(BoundedAttention):
         """x [B,T,C] -> ([B,T,C], state); the state continues the sequence exactly at the next call."""
         q, k = self._features(self.q_proj, x), self._features(self.k_proj, x)
         v = at_least_fp32(self.split_heads(self.v_proj(x)))
-        out, state = recomputed_in_backward(linear.causal, q, k, v, pad_mask, state, self.chunk_size)
+        out, state = self.causal_form(linear.causal, q, k, v, pad_mask, state, self.chunk_size)
         return self.out_proj(self.merge_heads(out).type_as(x)), state
 
     def extra_repr(self) -> str:

@@ -27,7 +27,7 @@ from torch import Tensor
 from ..attention import memsizer
 from ..attention.ops import at_least_fp32
 from ..errors import check_parameter
-from .bounded_attention import BoundedAttention, recomputed_in_backward
+from .bounded_attention import BoundedAttention
 
 
 def check_init_scale(value: float, name: str) -> None:
@@ -121,7 +121,7 @@ class MemSizerAttention(BoundedAttention):
         """x [B,T,C] -> ([B,T,C], state); the state continues the sequence exactly at the next call."""
         keys, values = self._keys_values(x)
         form = memsizer.causal_per_head if self.per_head_read else memsizer.causal
-        out, state = recomputed_in_backward(form, self._slot_probs(x), keys, values, pad_mask, state, self.chunk_size)
+        out, state = self.causal_form(form, self._slot_probs(x), keys, values, pad_mask, state, self.chunk_size)
         return self._output(out, x), state
 
     def extra_repr(self) -> str:

@@ -84,7 +84,34 @@ def test_translation_incremental_decoding_beam_reorder_and_search(entry):
     ("linear_transformer", dict(linear_roles="encoder", encoder_attention_heads=3), "--encoder-attention-heads=3"),
     ("abc_transformer", dict(abc_cross_slots=0), "--abc-cross-slots must be >= 1, got 0"),
     ("abc_transformer", dict(abc_roles="encoder", abc_encoder_control="window"), "--abc-encoder-control=window"),
+    ("memsizer_lm", dict(attention_recompute="maybe"), "--attention-recompute must be on or off, got 'maybe'"),
 ])
 def test_a_module_check_names_the_flag_of_the_model_it_is_built_by(arch, overrides, flag):
     with pytest.raises(ConfigError, match=flag):
         build(arch, **overrides)
+
+
+@pytest.mark.parametrize("entry", [m for m in LM + MT if not m.baseline], ids=lambda m: m.name)
+def test_recompute_off_trains_the_same_function(entry):
+    """--attention-recompute off keeps the causal forms' tensors instead of recomputing them: the same loss and
+    gradients as on (dropout included: the recomputation replays the forward's masks)."""
+    def loss_and_grads(recompute):
+        torch.manual_seed(0)
+        model = build(entry.arch, **entry.with_slots(5).options, dropout=0.2, attention_dropout=0.2,
+                      attention_recompute=recompute).train()
+        assert {m.recompute for m in model.modules() if isinstance(m, BoundedAttention)} == {recompute == "on"}
+        tokens = torch.randint(4, 50, (2, 13))
+        torch.manual_seed(1)
+        if entry.kind == "lm":
+            logits = model(tokens)[0]
+        else:
+            logits = model(source_batch()[:2], None, tokens)[0]
+        loss = logits.float().logsumexp(-1).sum()
+        loss.backward()
+        return loss.detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+    loss_on, grads_on = loss_and_grads("on")
+    loss_off, grads_off = loss_and_grads("off")
+    assert torch.allclose(loss_on, loss_off, rtol=1e-6) and grads_on.keys() == grads_off.keys()
+    for name in grads_on:
+        assert torch.allclose(grads_on[name], grads_off[name], rtol=1e-5, atol=1e-7), name
