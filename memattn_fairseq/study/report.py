@@ -60,6 +60,8 @@ def sweep_table(task: str, sweep: str, pairs, variants: dict, results: List[dict
              f"test {compare} | train s |", "|---|---|---|---|---|---|---|---|---|"]
     for variant_name, context in pairs:
         runs = groups.get((variant_name, context), [])
+        if not runs:  # left out by --models
+            continue
         baseline = groups.get((next(n for n, v in variants.items() if v.baseline), context), [])
         means, base = ({k: statistics.mean(r[k] for r in rs) if rs else None for k in ("valid", "test")}
                        for rs in (runs, baseline))
