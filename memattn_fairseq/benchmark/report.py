@@ -74,7 +74,8 @@ def markdown(rows: List[Row], header: str, baseline: str = "transformer") -> str
         models = sorted({m for _, m in cells}, key=lambda m: (m != base_model, m))
         lengths = sorted({n for n, _ in cells})
         spread = ", median [interquartile range]" if metric in TIMED else ""
-        lines += [f"**{section}**, batch {batch}: {label}{spread} (ratio to {base_model} in brackets)", ""]
+        ratios = f" (ratio to {base_model} in brackets)" if base_model in models else ""
+        lines += [f"**{section}**, batch {batch}: {label}{spread}{ratios}", ""]
         lines.append("| " + " | ".join([length_label] + models) + " |")
         lines.append("|" + "---|" * (len(models) + 1))
         for n in lengths:
