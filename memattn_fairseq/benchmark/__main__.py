@@ -106,6 +106,17 @@ def compares_recompute(args, entry) -> bool:
     return args.attention_recompute == "both" and not entry.baseline and not entry.stream
 
 
+def train_rows(args, device, entry, name: str, model, progress) -> list:
+    """train_lm rows of ``model`` (the list's ``entry``) at every context, named ``name``."""
+    measure = training.memformer_training if entry.stream else training.lm_training
+    out = []
+    for context in ints(args.contexts):
+        progress(f"train_lm {name} context {context}")
+        result = measure(model, context, device, max(1, args.warmup // 2), max(2, args.repeats // 3), args.vocab)
+        out.append(dict(section="train_lm", model=name, batch=1, length=context, **result))
+    return out
+
+
 def measure_all(args, device, sections, lm_models, mt_models, build, progress, rows):
     """Every planned measurement, appended to ``rows``; ``progress`` is told as each one starts."""
     if "decode_lm" in sections or "train_lm" in sections:
@@ -121,22 +132,11 @@ def measure_all(args, device, sections, lm_models, mt_models, build, progress, r
                         result = measure(model, batch, prefix, device, args.warmup, args.repeats, args.vocab)
                         rows.append(dict(section="decode_lm", model=entry.name, batch=batch, length=prefix, **result))
             if "train_lm" in sections:
-                for context in ints(args.contexts):
-                    progress(f"train_lm {entry.name} context {context}")
-                    measure = training.memformer_training if entry.stream else training.lm_training
-                    result = measure(model, context, device, max(1, args.warmup // 2), max(2, args.repeats // 3),
-                                     args.vocab)
-                    rows.append(dict(section="train_lm", model=entry.name, batch=1, length=context, **result))
+                rows += train_rows(args, device, entry, entry.name, model, progress)
             del model
             if "train_lm" in sections and compares_recompute(args, entry):
-                model = build(entry, "decoder", "off")
-                for context in ints(args.contexts):
-                    progress(f"train_lm {entry.name} (recompute off) context {context}")
-                    result = training.lm_training(model, context, device, max(1, args.warmup // 2),
-                                                  max(2, args.repeats // 3), args.vocab)
-                    rows.append(dict(section="train_lm", model=f"{entry.name}_norecompute", batch=1,
-                                     length=context, **result))
-                del model
+                rows += train_rows(args, device, entry, f"{entry.name}_norecompute", build(entry, "decoder", "off"),
+                                   progress)
     if "decode_mt" in sections:
         for entry in mt_models:
             model = build(entry, "encoder")

@@ -44,14 +44,16 @@ def seconds_per_call(fn: Callable[[], None], device: torch.device, warmup: int, 
     """Wall time of ``fn`` over ``repeats`` calls after ``warmup`` calls, synchronising the device."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return Spread.of(times)
+    return Spread.of([seconds_of_call(fn, device) for _ in range(repeats)])
+
+
+def seconds_of_call(fn: Callable[[], None], device: torch.device) -> float:
+    """Wall time of one call of ``fn``, the device synchronised before and after."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
 
 
 def _cpu_tensor_peak(fn: Callable[[], None]) -> int:

@@ -6,14 +6,13 @@ Layout: ABC [B,H,1,D] for q, k, v and [B,H,N,D] for its memory; MemSizer [B,1,k]
 not depend on the prefix). The metric ``us_per_step`` is the plugin's step; ``minimal_us_per_step`` the minimal
 step measured in the same loop; ``step_over_minimal`` their ratio.
 """
-import time
 from typing import Callable, List, Tuple
 
 import torch
 
 from ..attention import memsizer
 from ..attention.abc import LOGIT_CLAMP, MlpControl
-from .measure import Spread, synchronize
+from .measure import Spread, seconds_of_call
 
 PREFIX = 64
 CHUNK = 64
@@ -77,20 +76,12 @@ def memsizer_step(batch: int, heads: int, head_dim: int, slots: int, device) -> 
 FAMILIES = {"abc_mlp": abc_mlp, "memsizer": memsizer_step}
 
 
-def _timed(fn: Callable, device) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
 def interleaved(first: Callable, second: Callable, device, warmup: int, repeats: int):
     """Spreads of two calls timed alternately (first, second, first, ...), so a change of the machine's speed
     during the run falls on both."""
     for _ in range(warmup):
         first(), second()
-    pairs = [(_timed(first, device), _timed(second, device)) for _ in range(repeats)]
+    pairs = [(seconds_of_call(first, device), seconds_of_call(second, device)) for _ in range(repeats)]
     return Spread.of([a for a, _ in pairs]), Spread.of([b for _, b in pairs])
 
 

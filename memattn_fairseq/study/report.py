@@ -65,7 +65,7 @@ def sweep_table(task: str, sweep: str, pairs, variants: dict, results: List[dict
         baseline = groups.get((next(n for n, v in variants.items() if v.baseline), context), [])
         means, base = ({k: statistics.mean(r[k] for r in rs) if rs else None for k in ("valid", "test")}
                        for rs in (runs, baseline))
-        params = f"{runs[0]['params']:,}" if runs and runs[0]["params"] else "n/a"
+        params = f"{runs[0]['params']:,}" if runs[0]["params"] else "n/a"
         seconds = [r["train_seconds"] for r in runs if r["train_seconds"] is not None]
         train_seconds = f"{statistics.mean(seconds):.0f}" if seconds else "n/a"
         lines.append(
