@@ -120,11 +120,12 @@ class MlpControl(nn.Module):
 
     name = "mlp"
 
-    def __init__(self, input_dim: int, num_heads: int, num_slots: int):
+    def __init__(self, input_dim: int, num_heads: int, num_slots: int, init_gain: float = 2 ** -0.5):
         super().__init__()
         self.num_heads, self.num_slots = num_heads, num_slots
         self.proj = nn.Linear(input_dim, num_heads * num_slots, bias=False)
-        nn.init.xavier_uniform_(self.proj.weight, gain=2 ** -0.5)
+        # the gain sets the spread of the initial logits, so how peaked each slot's average over tokens starts
+        nn.init.xavier_uniform_(self.proj.weight, gain=init_gain)
 
     def logits(self, x: torch.Tensor, pad_mask: Optional[torch.Tensor]) -> torch.Tensor:
         """x [B,T,C] -> fp32 logits [B,H,T,N], clamped, PAD_LOGIT at padding."""
@@ -341,9 +342,11 @@ CONTROLS = ("mlp", "linformer", "window")
 BIDIRECTIONAL_CONTROLS = ("mlp", "linformer")
 
 
-def build_control(name: str, input_dim: int, num_heads: int, num_slots: int, max_positions: int) -> nn.Module:
+def build_control(name: str, input_dim: int, num_heads: int, num_slots: int, max_positions: int,
+                  init_gain: float = 2 ** -0.5) -> nn.Module:
+    """``init_gain``: the xavier gain of the mlp control's W_phi (the other controls have no such projection)."""
     if name == "mlp":
-        return MlpControl(input_dim, num_heads, num_slots)
+        return MlpControl(input_dim, num_heads, num_slots, init_gain)
     if name == "linformer":
         return LinformerControl(num_slots, max_positions)
     if name == "window":

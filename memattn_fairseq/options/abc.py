@@ -25,6 +25,11 @@ class AbcCommonConfig(FairseqDataclass):
     abc_chunk_size: int = field(
         default=64, metadata={"help": "chunk length of the causal training form (memory grows linearly with it)"}
     )
+    abc_control_init_gain: float = field(
+        default=2 ** -0.5,
+        metadata={"help": "xavier gain of the mlp control's projection W_phi: larger starts each slot as a more "
+                          "peaked average of the tokens"},
+    )
 
 
 @dataclass
@@ -52,17 +57,19 @@ class AbcTranslationConfig(AbcCommonConfig):
 class AbcAttentionBuilder:
     """Called by the layers for each role; returns AbcAttention for the roles in ``specs``, else None."""
 
-    def __init__(self, specs, chunk_size: int, linformer_max_len: Optional[int], per_role: bool):
+    def __init__(self, specs, chunk_size: int, linformer_max_len: Optional[int], per_role: bool,
+                 control_init_gain: float = 2 ** -0.5):
         # None means "the role's maximum positions"; any value given is a length
         check(linformer_max_len is None or linformer_max_len >= 1,
               f"--abc-linformer-max-len must be >= 1, got {linformer_max_len}")
         self.specs, self.chunk_size, self.linformer_max_len = specs, chunk_size, linformer_max_len
-        self.per_role = per_role
+        self.per_role, self.control_init_gain = per_role, control_init_gain
 
     @classmethod
     def for_lm(cls, args):
         spec = RoleSpec(slots=args.abc_slots, control=str(args.abc_control))
-        return cls({"decoder": spec}, args.abc_chunk_size, args.abc_linformer_max_len, per_role=False)
+        return cls({"decoder": spec}, args.abc_chunk_size, args.abc_linformer_max_len, per_role=False,
+                   control_init_gain=args.abc_control_init_gain)
 
     @classmethod
     def for_translation(cls, args):
@@ -70,7 +77,8 @@ class AbcAttentionBuilder:
             role: RoleSpec(slots=getattr(args, f"abc_{role}_slots"), control=str(getattr(args, f"abc_{role}_control")))
             for role in transformer_roles(args.abc_roles, "--abc-roles", args)
         }
-        return cls(specs, args.abc_chunk_size, args.abc_linformer_max_len, per_role=True)
+        return cls(specs, args.abc_chunk_size, args.abc_linformer_max_len, per_role=True,
+                   control_init_gain=args.abc_control_init_gain)
 
     def max_positions(self, side: str) -> Optional[int]:
         """The longest sequence the ``side`` ("encoder": the source, "decoder": the target) may have, or None:
@@ -97,4 +105,5 @@ class AbcAttentionBuilder:
                 chunk_size=self.chunk_size,
                 max_positions=self.linformer_max_len or max_positions,
                 kdim=cfg.encoder.embed_dim if role == "cross" else None,
+                control_init_gain=self.control_init_gain,
             )

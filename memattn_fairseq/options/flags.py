@@ -14,7 +14,8 @@ def attention_flags(family: str, role: str, per_role: bool) -> Dict[str, str]:
     """Flags of a ``family`` attention module in ``role``; ``per_role``: the model has per-role options (translation
     models) rather than one set (language models)."""
     flags = {"num_heads": f"--{'encoder' if role == 'encoder' else 'decoder'}-attention-heads"}
-    for parameter in ("num_slots", "control", "chunk_size", "max_positions", "q_init_scale", "kv_init_scale"):
+    for parameter in ("num_slots", "control", "chunk_size", "max_positions", "q_init_scale", "kv_init_scale",
+                      "control_init_gain"):
         name = RENAMED.get(parameter, parameter.replace("_", "-"))
         scope = f"{family}-{role}" if per_role and parameter in PER_ROLE else family
         flags[parameter] = f"--{scope}-{name}"

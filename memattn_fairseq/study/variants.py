@@ -33,15 +33,19 @@ def _roles(roles: str) -> str:
     return roles.replace(",", "_")
 
 
-def _abc_mt(roles: str, decoder_control: str = "mlp") -> Variant:
-    return variant("mt", "abc", rename=f"abc_{decoder_control}_{_roles(roles)}",
-                   label=f"ABC ({roles}; decoder {decoder_control} n=64, cross n=32, encoder n=64)", abc_roles=roles,
-                   abc_decoder_control=decoder_control, abc_decoder_slots=64, abc_cross_slots=32, abc_encoder_slots=64)
+def _abc_mt(roles: str, decoder_control: str = "mlp", cross_control: str = "mlp", suffix: str = "", note: str = "",
+            **options) -> Variant:
+    cross = "" if cross_control == "mlp" else f" {cross_control}"
+    return variant("mt", "abc", rename=f"abc_{decoder_control}_{_roles(roles)}{suffix}",
+                   label=f"ABC ({roles}; decoder {decoder_control} n=64, cross{cross} n=32, encoder n=64{note})",
+                   abc_roles=roles, abc_decoder_control=decoder_control, abc_cross_control=cross_control,
+                   abc_decoder_slots=64, abc_cross_slots=32, abc_encoder_slots=64, **options)
 
 
-def _memsizer_mt(roles: str) -> Variant:
-    return variant("mt", "memsizer", rename=f"memsizer_{_roles(roles)}", label=f"MemSizer ({roles}; k=32)",
-                   memsizer_roles=roles, memsizer_decoder_slots=32, memsizer_cross_slots=32, memsizer_encoder_slots=32)
+def _memsizer_mt(roles: str, suffix: str = "", note: str = "", **options) -> Variant:
+    return variant("mt", "memsizer", rename=f"memsizer_{_roles(roles)}{suffix}", label=f"MemSizer ({roles}; k=32{note})",
+                   memsizer_roles=roles, memsizer_decoder_slots=32, memsizer_cross_slots=32, memsizer_encoder_slots=32,
+                   **options)
 
 
 def _by_name(*variants: Variant) -> Dict[str, Variant]:
@@ -69,7 +73,11 @@ LM_VARIANTS = _by_name(
 MT_VARIANTS = _by_name(
     *(variant("mt", m.name) for m in model_list.models("mt")),
     _abc_mt("decoder,cross"), _abc_mt("decoder,cross", "window"), _abc_mt("decoder"), _abc_mt("encoder,decoder,cross"),
-    _memsizer_mt("decoder,cross"), _memsizer_mt("decoder"), _memsizer_mt("encoder,decoder,cross"))
+    _memsizer_mt("decoder,cross"), _memsizer_mt("decoder"), _memsizer_mt("encoder,decoder,cross"),
+    _abc_mt("decoder,cross", cross_control="linformer", suffix="_linformer"),
+    _abc_mt("decoder,cross", suffix="_gain4", note="; control init gain 4 x 2^-1/2", abc_control_init_gain=4 * 2 ** -0.5),
+    _memsizer_mt("decoder,cross", suffix="_outproj", note="; with an output projection",
+                 memsizer_output_projection=True))
 
 
 def _at(context: int, *names: str) -> List[Tuple[str, int]]:
@@ -100,6 +108,9 @@ MT_SWEEPS: Dict[str, List[Tuple[str, int]]] = {
     "families": _at(0, *(m.name for m in model_list.models("mt"))),
     "roles": _at(0, "transformer", "abc_mlp_decoder", "abc_mlp_decoder_cross", "abc_mlp_encoder_decoder_cross",
                  "memsizer_decoder", "memsizer_decoder_cross", "memsizer_encoder_decoder_cross"),
+    # what the bounded cross-attention needs: positional slots, more peaked initial slots, a head-mixing projection
+    "cross": _at(0, "transformer", "abc_mlp_decoder_cross", "abc_mlp_decoder_cross_linformer",
+                 "abc_mlp_decoder_cross_gain4", "memsizer_decoder_cross", "memsizer_decoder_cross_outproj"),
 }
 VARIANTS = {"lm": LM_VARIANTS, "mt": MT_VARIANTS}
 SWEEPS = {"lm": LM_SWEEPS, "mt": MT_SWEEPS}

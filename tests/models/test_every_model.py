@@ -83,6 +83,7 @@ def test_translation_incremental_decoding_beam_reorder_and_search(entry):
     ("linear_transformer", dict(linear_roles="decoder,bogus"), "--linear-roles: unknown role 'bogus'"),
     ("linear_transformer", dict(linear_roles="encoder", encoder_attention_heads=3), "--encoder-attention-heads=3"),
     ("abc_transformer", dict(abc_cross_slots=0), "--abc-cross-slots must be >= 1, got 0"),
+    ("abc_lm", dict(abc_control_init_gain=-1.0), "--abc-control-init-gain must be a positive number, got -1.0"),
     ("abc_transformer", dict(abc_roles="encoder", abc_encoder_control="window"), "--abc-encoder-control=window"),
     ("memsizer_lm", dict(attention_recompute="maybe"), "--attention-recompute must be on or off, got 'maybe'"),
 ])

@@ -117,6 +117,7 @@ def test_half_precision_8k_tokens_stays_finite(dtype):
         (dict(role="encoder", control="window"), "control=window is causal only"),
         (dict(chunk_size=0), "chunk_size must be >= 1"),
         (dict(control="linformer", max_positions=0), "max_positions must be >= 1"),
+        (dict(control_init_gain=0.0), "control_init_gain must be a positive number"),
     ],
 )
 def test_bad_settings_name_the_parameter(kwargs, parameter):
@@ -135,3 +136,21 @@ def test_linformer_rejects_sequences_beyond_its_maximum_length():
     x = torch.randn(11, 1, DIM, dtype=torch.float64)
     with pytest.raises(ConfigError, match=r"exceeds the Linformer control's maximum length 10 \(max_positions\)"):
         attn(x, x, x)
+
+
+@pytest.mark.parametrize("kdim, gain", [(DIM, 2 ** -0.5), (2 * DIM, 1.0)])
+def test_cross_projections_start_as_fairseq_multihead_attention(kdim, gain):
+    """fairseq's rule: xavier gain 2^-1/2 for q, k, v when the source has the model's width, else 1."""
+    torch.manual_seed(0)
+    attn = AbcAttention(DIM, HEADS, "cross", num_slots=6, kdim=kdim)
+    for proj in (attn.q_proj, attn.k_proj, attn.v_proj):
+        bound = gain * (6 / sum(proj.weight.shape)) ** 0.5
+        assert 0.9 * bound < proj.weight.abs().max() <= bound
+
+
+def test_control_init_gain_scales_the_initial_slot_logits():
+    torch.manual_seed(0)
+    small = module(control_init_gain=0.5).control.proj.weight
+    torch.manual_seed(0)
+    large = module(control_init_gain=2.0).control.proj.weight
+    assert torch.allclose(large, 4 * small)
