@@ -97,3 +97,18 @@ def test_train_lm_measures_the_bounded_models_with_recompute_off_beside_on(tmp_p
                                                                           "abc_mlp_norecompute")
                                                          for n in ("32", "64")}
     assert all(float(r["peak_bytes"]) > 0 for r in rows)
+
+
+def test_serve_section_fills_the_state_budget_with_as_many_sequences_as_fit(tmp_path):
+    main(["--quick", "--out-dir", str(tmp_path), "--sections", "serve", "--threads", "1", "--serve-budget-gb",
+          "0.0005"])
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert {r["model"] for r in rows} >= {"transformer", "abc_mlp", "memsizer", "memformer"}
+    for r in rows:
+        sequences, per_sequence = int(r["sequences"]), float(r["state_bytes"])
+        assert sequences * per_sequence <= 500_000 < (sequences + 1) * per_sequence
+        assert float(r["tokens_per_s"]) > 0
+    batch = {r["model"]: int(r["sequences"]) for r in rows}
+    assert batch["abc_mlp"] > batch["transformer"] and batch["memsizer"] > batch["transformer"]
+    text = open(tmp_path / "results.md").read()
+    assert "decoder-state budget 0.0005 GB" in text and "abc_mlp serving tokens/s / transformer" in text

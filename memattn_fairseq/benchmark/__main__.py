@@ -9,6 +9,8 @@ Sections (choose with --sections):
                of the same math (a two-pass chunked linear attention, torch's SDPA), with GFLOP/s
     step       one decoding step of the ABC_MLP and MemSizer cores beside a minimal in-place step of the same math,
                at each --batches
+    serve      batched generation after --serve-prefix tokens: tokens/s at the largest batch whose decoder state
+               fits --serve-budget-gb
 
 Timings are the median and the interquartile range of --repeats calls after --warmup calls. Writes results.csv,
 results.md (tables with ratios to the transformer and the target checks) and PNG plots into --out-dir; a terminal
@@ -23,21 +25,22 @@ import sys
 import torch
 
 from .. import model_factory, model_list
-from . import attention_core, decoding, mrbp, report, step_core, training
+from . import attention_core, decoding, mrbp, report, serving, step_core, training
 from .progress import Progress, planned
 
 DEFAULTS = dict(layers=6, dim=512, heads=8, ffn=2048, vocab=10000, slots=64,
                 prefixes="64,256,1024,4096,16384", sources="64,256,1024,4096", contexts="512,1024,2048,4096,8192",
-                batches="1,8", horizons="2,4,8,16", warmup=3, repeats=10)
+                batches="1,8", horizons="2,4,8,16", warmup=3, repeats=10, serve_prefix=4096, serve_budget_gb=8.0)
 QUICK = dict(layers=2, dim=32, heads=4, ffn=64, vocab=100, slots=8, prefixes="16,64", sources="16,64",
-             contexts="32,64", batches="1,2", horizons="2,4", warmup=1, repeats=2)
+             contexts="32,64", batches="1,2", horizons="2,4", warmup=1, repeats=2, serve_prefix=32,
+             serve_budget_gb=0.0005)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (GPU timings synchronise first)")
     parser.add_argument("--out-dir", default="runs/benchmark")
-    parser.add_argument("--sections", default="decode_lm,decode_mt,train_lm,mrbp,attention,step")
+    parser.add_argument("--sections", default="decode_lm,decode_mt,train_lm,mrbp,attention,step,serve")
     parser.add_argument("--models", default="", help="comma list of model names to keep (default: every model of memattn_fairseq/model_list.py)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and lengths: checks the harness only")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -48,7 +51,8 @@ def parse_args(argv=None):
                         help="the bounded models' --attention-recompute; both: train_lm also measures each of them "
                              "with it off, in rows named <model>_norecompute")
     for name, value in DEFAULTS.items():
-        parser.add_argument(f"--{name}", type=type(value), default=None, help=f"default {value} ({QUICK[name]} with --quick)")
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(value), default=None,
+                            help=f"default {value} ({QUICK[name]} with --quick)")
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:
@@ -77,7 +81,7 @@ def run(args):
     keep = set(filter(None, args.models.split(",")))
     sections = set(args.sections.split(","))
     rows = []
-    longest = max(ints(args.prefixes) + ints(args.contexts)) + args.warmup + args.repeats + 8
+    longest = max(ints(args.prefixes) + ints(args.contexts) + [args.serve_prefix]) + args.warmup + args.repeats + 8
 
     def build(entry, kind, recompute="on"):
         """The model list's entry at this run's size and slots (``recompute``: its --attention-recompute)."""
@@ -119,9 +123,15 @@ def train_rows(args, device, entry, name: str, model, progress) -> list:
 
 def measure_all(args, device, sections, lm_models, mt_models, build, progress, rows):
     """Every planned measurement, appended to ``rows``; ``progress`` is told as each one starts."""
-    if "decode_lm" in sections or "train_lm" in sections:
+    if sections & {"decode_lm", "train_lm", "serve"}:
         for entry in lm_models:
             model = build(entry, "decoder", "off" if args.attention_recompute == "off" else "on")
+            if "serve" in sections:
+                progress(f"serve {entry.name} prefix {args.serve_prefix}")
+                result = serving.serving(model, entry.stream, args.serve_prefix, args.serve_budget_gb * 1e9, device,
+                                         1, max(2, args.repeats // 3), args.vocab)
+                rows.append(dict(section="serve", model=entry.name, batch=args.serve_budget_gb,
+                                 length=args.serve_prefix, **result))
             if "decode_lm" in sections:
                 for batch in ints(args.batches):
                     for prefix in ints(args.prefixes):

@@ -68,26 +68,36 @@ def mt_decoding(model, batch: int, source: int, device, warmup: int, repeats: in
 
 
 @torch.no_grad()
+def prime_memformer(decoder, state: Dict, tokens: torch.Tensor, prefix: int, device) -> None:
+    """Fold the first ``prefix`` of ``tokens`` [B, >prefix] into Memformer's state: the whole segments through the
+    memory writer (``advance``), the rest step by step."""
+    segment = decoder.segment_length
+    whole = prefix - prefix % segment
+    if whole:
+        carried = RecurrentState.fresh(tokens.size(0), device).to(decoder.memory_norm.bias)
+        for inputs in tokens[:, :whole].split(segment, dim=1):  # [B,L] each
+            carried = decoder.advance(inputs, carried)
+        decoder.continue_incremental_state(state, carried)
+    for end in range(whole + 1, prefix + 1):
+        decoder(tokens[:, :end], incremental_state=state)
+
+
+@torch.no_grad()
 def memformer_decoding(model, batch: int, prefix: int, device, warmup: int, repeats: int, vocab: int) -> Dict[str, float]:
-    """Memformer: the prefix's whole segments are folded into the memory (``advance``), the rest is fed step by
-    step; then each of ``repeats`` samples is the mean latency over one full segment of steps, since a segment's
-    first step also runs the encoder and the memory writer (a per-step median would hide that step)."""
+    """Memformer: the prefix is folded into the memory (``prime_memformer``); then each of ``repeats`` samples is
+    the mean latency over one full segment of steps, since a segment's first step also runs the encoder and the
+    memory writer (a per-step median would hide that step)."""
     decoder = model.decoder
     segment = decoder.segment_length
     tokens = torch.randint(4, vocab, (batch, prefix + (warmup + repeats) * segment + 1), device=device)
     state: Dict = {}
-    whole = prefix - prefix % segment
-    if whole:
-        carried = RecurrentState.fresh(batch, device).to(decoder.memory_norm.bias)
-        for inputs in tokens[:, :whole].split(segment, dim=1):  # [B,L] each
-            carried = decoder.advance(inputs, carried)
-        decoder.continue_incremental_state(state, carried)
-    steps = iter(range(whole + 1, tokens.size(1) + 1))
+    prime_memformer(decoder, state, tokens, prefix, device)
+    steps = iter(range(prefix + 1, tokens.size(1) + 1))
 
     def step():
         decoder(tokens[:, : next(steps)], incremental_state=state)
 
-    for _ in range(prefix - whole + warmup * segment):  # the rest of the prefix, then warm-up segments
+    for _ in range(warmup * segment):
         step()
     samples = []
     for _ in range(repeats):

@@ -12,6 +12,7 @@ def planned(args, lm_models: int, mt_models: int, sections: set, ints, recompare
     batches = ints(args.batches)
     decode = sum(1 for b in batches for p in ints(args.prefixes) if b == 1 or p <= args.batched_prefix_limit)
     per_lm = (decode if "decode_lm" in sections else 0) + (len(ints(args.contexts)) if "train_lm" in sections else 0)
+    per_lm += 1 if "serve" in sections else 0
     total = per_lm * lm_models
     if "train_lm" in sections:
         total += recompared * len(ints(args.contexts))

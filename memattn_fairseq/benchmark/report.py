@@ -22,7 +22,12 @@ SECTIONS = {
     "step": ("prefix", [("us_per_step", "µs per decoding step", True),
                         ("minimal_us_per_step", "µs per minimal in-place step of the same math", True),
                         ("step_over_minimal", "step / minimal step", True)]),
+    "serve": ("prefix", [("tokens_per_s", "generated tokens/s", False),
+                         ("sequences", "sequences whose state fits the budget", False),
+                         ("state_bytes", "state bytes/seq", True)]),
 }
+HEADINGS = {"serve": "decoder-state budget {} GB"}  # how a section's ``batch`` column reads (default: batch {})
+UNPLOTTED = {"serve"}  # one length per model: the table says it all
 BASELINES = {"attention": "abc_mlp_two_pass"}  # the attention cores are compared with the peer form of ABC's math
 TIMED = {"ms_per_token", "tokens_per_s", "seconds", "ms_per_call", "gflops", "us_per_step", "minimal_us_per_step"}  # the others do not vary
 
@@ -75,7 +80,7 @@ def markdown(rows: List[Row], header: str, baseline: str = "transformer") -> str
         lengths = sorted({n for n, _ in cells})
         spread = ", median [interquartile range]" if metric in TIMED else ""
         ratios = f" (ratio to {base_model} in brackets)" if base_model in models else ""
-        lines += [f"**{section}**, batch {batch}: {label}{spread}{ratios}", ""]
+        lines += [f"**{section}**, {HEADINGS.get(section, 'batch {}').format(batch)}: {label}{spread}{ratios}", ""]
         lines.append("| " + " | ".join([length_label] + models) + " |")
         lines.append("|" + "---|" * (len(models) + 1))
         for n in lengths:
@@ -104,6 +109,8 @@ def plots(rows: List[Row], out_dir: str) -> List[str]:
 
     written = []
     for (section, batch, metric), cells in _index(rows).items():
+        if section in UNPLOTTED:
+            continue
         length_label, metrics = SECTIONS[section]
         label = dict((m, l) for m, l, _ in metrics)[metric]
         fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -191,6 +198,10 @@ def target_checks(rows: List[Row], models=("abc_mlp", "memsizer")) -> List[str]:
     for row in (r for r in rows if r["section"] == "step"):
         add(f"{row['model']} decoding step / a minimal in-place step of the same math, batch {row['batch']}",
             row["step_over_minimal"], 1.2)
+    serve_base = {r["length"]: r["tokens_per_s"] for r in rows if r["section"] == "serve" and r["model"] == "transformer"}
+    for row in (r for r in rows if r["section"] == "serve" and r["model"] != "transformer"):
+        add(f"{row['model']} serving tokens/s / transformer, prefix {row['length']}, {row['batch']} GB of state",
+            ratio(row["tokens_per_s"], serve_base.get(row["length"])), 20.0, True)
     horizons = sorted(r["length"] for r in rows if r["section"] == "mrbp" and r["model"] == "memformer_mrbp")
     if horizons:
         add(f"memformer MRBP peak memory H={horizons[-1]} / H={horizons[0]}",
