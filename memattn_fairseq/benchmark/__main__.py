@@ -10,7 +10,7 @@ Sections (choose with --sections):
     step       one decoding step of the ABC_MLP and MemSizer cores beside a minimal in-place step of the same math,
                at each --batches
     serve      batched generation after --serve-prefix tokens: tokens/s at the largest batch whose decoder state
-               fits --serve-budget-gb
+               fits --serve-budget-gb (every LM but Memformer: see serving.py)
 
 Timings are the median and the interquartile range of --repeats calls after --warmup calls. Writes results.csv,
 results.md (tables with ratios to the transformer and the target checks) and PNG plots into --out-dir; a terminal
@@ -97,7 +97,8 @@ def run(args):
     lm_models = [m for m in model_list.models("lm") if not keep or m.name in keep]
     mt_models = [m for m in model_list.models("mt") if not keep or m.name in keep]
     recompared = sum(compares_recompute(args, m) for m in lm_models)
-    progress = Progress(planned(args, len(lm_models), len(mt_models), sections, ints, recompared))
+    served = sum(not m.stream for m in lm_models)
+    progress = Progress(planned(args, len(lm_models), len(mt_models), sections, ints, recompared, served))
     try:
         measure_all(args, device, sections, lm_models, mt_models, build, progress, rows)
     finally:
@@ -126,10 +127,10 @@ def measure_all(args, device, sections, lm_models, mt_models, build, progress, r
     if sections & {"decode_lm", "train_lm", "serve"}:
         for entry in lm_models:
             model = build(entry, "decoder", "off" if args.attention_recompute == "off" else "on")
-            if "serve" in sections:
+            if "serve" in sections and not entry.stream:  # serving.py: why Memformer is not served
                 progress(f"serve {entry.name} prefix {args.serve_prefix}")
-                result = serving.serving(model, entry.stream, args.serve_prefix, args.serve_budget_gb * 1e9, device,
-                                         1, max(2, args.repeats // 3), args.vocab)
+                result = serving.serving(model, args.serve_prefix, args.serve_budget_gb * 1e9, device, 1,
+                                         max(2, args.repeats // 3), args.vocab)
                 rows.append(dict(section="serve", model=entry.name, batch=args.serve_budget_gb,
                                  length=args.serve_prefix, **result))
             if "decode_lm" in sections:

@@ -6,14 +6,13 @@ from typing import List
 from tqdm import tqdm
 
 
-def planned(args, lm_models: int, mt_models: int, sections: set, ints, recompared: int = 0) -> int:
+def planned(args, lm_models: int, mt_models: int, sections: set, ints, recompared: int = 0, served: int = 0) -> int:
     """How many measurements ``run`` will take (one per progress message); ``recompared``: LMs whose training is
-    also measured with recomputation off."""
+    also measured with recomputation off; ``served``: LMs the serve section measures."""
     batches = ints(args.batches)
     decode = sum(1 for b in batches for p in ints(args.prefixes) if b == 1 or p <= args.batched_prefix_limit)
     per_lm = (decode if "decode_lm" in sections else 0) + (len(ints(args.contexts)) if "train_lm" in sections else 0)
-    per_lm += 1 if "serve" in sections else 0
-    total = per_lm * lm_models
+    total = per_lm * lm_models + (served if "serve" in sections else 0)
     if "train_lm" in sections:
         total += recompared * len(ints(args.contexts))
     if "decode_mt" in sections:
