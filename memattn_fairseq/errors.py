@@ -6,6 +6,7 @@ options layer (``options/flags.py``) builds them inside :func:`flags_named`, whi
 :func:`install_excepthook` makes an uncaught ``ConfigError`` print as a single ``error:`` line (exit status 2)
 instead of a traceback through fairseq's internals; other exceptions are untouched.
 """
+import math
 import sys
 from contextlib import contextmanager
 from typing import Dict
@@ -35,6 +36,12 @@ def check_parameter(condition: bool, name: str, template: str) -> None:
     """``check`` for a module's parameter: ``check_parameter(n >= 1, "num_slots", "{name} must be >= 1")``."""
     if not condition:
         raise ParameterError(name, template)
+
+
+def check_positive_number(value, name: str) -> None:
+    """A parameter that must be a finite number above 0 (an init scale or gain), named as check_parameter names it."""
+    check_parameter(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, name,
+                    f"{{name}} must be a positive number, got {value}")
 
 
 @contextmanager

@@ -35,6 +35,7 @@ Dropout = Callable[[torch.Tensor], torch.Tensor]
 LOGIT_CLAMP = 30.0
 PAD_LOGIT = -1.0e4  # exp(PAD_LOGIT - anything real) == 0 in fp32, without the inf - inf of a -inf fill
 NO_MASS = -1.0e30  # log-normaliser before the first token
+CONTROL_INIT_GAIN = 2 ** -0.5  # xavier gain of the mlp control's W_phi, as fairseq's attention projections
 
 
 def read_slots(q, k_mem, v_mem, slot_mask=None, dropout: Optional[Dropout] = None):
@@ -120,7 +121,7 @@ class MlpControl(nn.Module):
 
     name = "mlp"
 
-    def __init__(self, input_dim: int, num_heads: int, num_slots: int, init_gain: float = 2 ** -0.5):
+    def __init__(self, input_dim: int, num_heads: int, num_slots: int, init_gain: float = CONTROL_INIT_GAIN):
         super().__init__()
         self.num_heads, self.num_slots = num_heads, num_slots
         self.proj = nn.Linear(input_dim, num_heads * num_slots, bias=False)
@@ -343,7 +344,7 @@ BIDIRECTIONAL_CONTROLS = ("mlp", "linformer")
 
 
 def build_control(name: str, input_dim: int, num_heads: int, num_slots: int, max_positions: int,
-                  init_gain: float = 2 ** -0.5) -> nn.Module:
+                  init_gain: float = CONTROL_INIT_GAIN) -> nn.Module:
     """``init_gain``: the xavier gain of the mlp control's W_phi (the other controls have no such projection)."""
     if name == "mlp":
         return MlpControl(input_dim, num_heads, num_slots, init_gain)

@@ -10,15 +10,14 @@ Memory and state per layer (B = batch x beam):
     decoder state (linformer) k_mem, v_mem [B,H,N,D], position [B]
     decoder state (window)   k_buf, v_buf [B,H,N,D], position [B]
 """
-import math
 from typing import Dict, Optional
 
 from fairseq.modules.fairseq_dropout import FairseqDropout
 from torch import Tensor
 
-from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS, build_control, read_slots
+from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROL_INIT_GAIN, CONTROLS, build_control, read_slots
 from ..attention.ops import at_least_fp32
-from ..errors import check_parameter
+from ..errors import check_parameter, check_positive_number
 from .bounded_attention import BoundedAttention
 
 
@@ -36,7 +35,7 @@ class AbcAttention(BoundedAttention):
         chunk_size: int = 64,
         max_positions: int = 1024,
         kdim: Optional[int] = None,
-        control_init_gain: float = 2 ** -0.5,
+        control_init_gain: float = CONTROL_INIT_GAIN,
     ):
         super().__init__(embed_dim, num_heads, role)
         check_parameter(num_slots >= 1, "num_slots", f"{{name}} must be >= 1, got {num_slots}")
@@ -46,8 +45,7 @@ class AbcAttention(BoundedAttention):
         check_parameter(chunk_size >= 1, "chunk_size", f"{{name}} must be >= 1, got {chunk_size}")
         check_parameter(control != "linformer" or max_positions >= 1, "max_positions",
                         f"{{name}} must be >= 1, got {max_positions}")
-        check_parameter(math.isfinite(control_init_gain) and control_init_gain > 0, "control_init_gain",
-                        f"{{name}} must be a positive number, got {control_init_gain}")
+        check_positive_number(control_init_gain, "control_init_gain")
         self.num_slots, self.chunk_size, self.control_name = num_slots, chunk_size, control
         self.add_projections(kdim)
         # the control reads the tokens being written: the source for cross-attention, x otherwise

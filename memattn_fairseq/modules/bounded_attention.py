@@ -139,7 +139,6 @@ class BoundedAttention(nn.Module):
     def add_projections(self, kdim: Optional[int]) -> None:
         """q, k, v and out projections with biases, as fairseq's MultiheadAttention (k, v read width ``kdim``)."""
         kdim = kdim or self.embed_dim
-        self.same_dims = kdim == self.embed_dim  # fairseq's qkv_same_dim: it decides the projections' init gain
         self.q_proj = nn.Linear(self.embed_dim, self.embed_dim)
         self.k_proj = nn.Linear(kdim, self.embed_dim)
         self.v_proj = nn.Linear(kdim, self.embed_dim)
@@ -149,7 +148,7 @@ class BoundedAttention(nn.Module):
         """fairseq's MultiheadAttention initialisation of the projections of ``add_projections``: q, k, v with
         xavier gain 2^-1/2 when the source has the model's width (self-attention, and cross-attention between
         equal widths), gain 1 otherwise."""
-        gain = 2 ** -0.5 if self.same_dims else 1.0
+        gain = 2 ** -0.5 if self.k_proj.in_features == self.embed_dim else 1.0  # fairseq's qkv_same_dim
         for proj in (self.q_proj, self.k_proj, self.v_proj):
             nn.init.xavier_uniform_(proj.weight, gain=gain)
         nn.init.xavier_uniform_(self.out_proj.weight)

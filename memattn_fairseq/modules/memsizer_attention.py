@@ -16,7 +16,6 @@ Memory and state per layer (B = batch x beam), always at least fp32 whatever the
     cross / encoder memory   memory [B,k,C]   (S, already scaled by 1/sqrt(M))
     decoder state            sum [B,k,C], count [B] (long)
 """
-import math
 from typing import Dict, Optional
 
 import torch.nn as nn
@@ -26,13 +25,8 @@ from torch import Tensor
 
 from ..attention import memsizer
 from ..attention.ops import at_least_fp32
-from ..errors import check_parameter
+from ..errors import check_parameter, check_positive_number
 from .bounded_attention import BoundedAttention
-
-
-def check_init_scale(value: float, name: str) -> None:
-    check_parameter(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, name,
-                    f"{{name}} must be a positive number, got {value}")
 
 
 def _layer_norm_fp32(norm: nn.LayerNorm, x: Tensor) -> Tensor:
@@ -62,8 +56,8 @@ class MemSizerAttention(BoundedAttention):
         check_parameter(isinstance(num_slots, int) and num_slots >= 1, "num_slots",
                         f"{{name}} must be an integer >= 1, got {num_slots}")
         check_parameter(chunk_size >= 1, "chunk_size", f"{{name}} must be >= 1, got {chunk_size}")
-        check_init_scale(q_init_scale, "q_init_scale")
-        check_init_scale(kv_init_scale, "kv_init_scale")
+        check_positive_number(q_init_scale, "q_init_scale")
+        check_positive_number(kv_init_scale, "kv_init_scale")
         self.num_slots, self.chunk_size, self.per_head_read = num_slots, chunk_size, per_head_read
         self.q_init_scale, self.kv_init_scale = q_init_scale, kv_init_scale
         source_dim = kdim or embed_dim

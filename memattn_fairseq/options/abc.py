@@ -4,7 +4,7 @@ from typing import Optional
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROLS
+from ..attention.abc import BIDIRECTIONAL_CONTROLS, CONTROL_INIT_GAIN, CONTROLS
 from ..errors import check, flags_named
 from ..modules.abc_attention import AbcAttention
 from .flags import attention_flags
@@ -26,7 +26,7 @@ class AbcCommonConfig(FairseqDataclass):
         default=64, metadata={"help": "chunk length of the causal training form (memory grows linearly with it)"}
     )
     abc_control_init_gain: float = field(
-        default=2 ** -0.5,
+        default=CONTROL_INIT_GAIN,
         metadata={"help": "xavier gain of the mlp control's projection W_phi: larger starts each slot as a more "
                           "peaked average of the tokens"},
     )
@@ -58,7 +58,7 @@ class AbcAttentionBuilder:
     """Called by the layers for each role; returns AbcAttention for the roles in ``specs``, else None."""
 
     def __init__(self, specs, chunk_size: int, linformer_max_len: Optional[int], per_role: bool,
-                 control_init_gain: float = 2 ** -0.5):
+                 control_init_gain: float):
         # None means "the role's maximum positions"; any value given is a length
         check(linformer_max_len is None or linformer_max_len >= 1,
               f"--abc-linformer-max-len must be >= 1, got {linformer_max_len}")
