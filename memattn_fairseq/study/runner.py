@@ -25,10 +25,11 @@ from .variants import Variant
 LOG_LINE = re.compile(r"\| (train_inner|valid) \| (\{.*\})\s*$")
 PARAMS = re.compile(r"num\. shared model params: ([\d,]+)")
 PERPLEXITY = re.compile(r"Perplexity: ([\d.]+)")
-MT_FLAGS = ("--task", "translation", "--source-lang", "en", "--target-lang", "fr",
-            "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
-            "--eval-bleu", "--eval-bleu-args", '{"beam": 1, "max_len_a": 1.2, "max_len_b": 10}',
-            "--eval-bleu-detok", "space", "--eval-bleu-remove-bpe", "sentencepiece")
+# translation and its validation: greedy sacreBLEU on detokenised output (also what fairseq-validate reports)
+MT_TASK_FLAGS = ("--task", "translation", "--source-lang", "en", "--target-lang", "fr",
+                 "--eval-bleu", "--eval-bleu-args", '{"beam": 1, "max_len_a": 1.2, "max_len_b": 10}',
+                 "--eval-bleu-detok", "space", "--eval-bleu-remove-bpe", "sentencepiece")
+MT_FLAGS = MT_TASK_FLAGS + ("--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 fairseq tools, resume of an interrupted run, and the files of the report."""
 import csv
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -186,3 +187,52 @@ def test_conversion_study_compares_the_four_arms(corpora, tmp_path):
     mtime = (out / "conversion" / "abc_mlp64-direct" / "converted.pt").stat().st_mtime
     module(*args)  # a second start converts nothing again
     assert (out / "conversion" / "abc_mlp64-direct" / "converted.pt").stat().st_mtime == mtime
+
+
+def test_conversion_study_translates(corpora, tmp_path):
+    _, mt = corpora
+    out = tmp_path / "mt"
+    module("memattn_fairseq.study", "mt", mt, "--sweeps", "roles", "--models", "transformer,memsizer_decoder",
+           "--seeds", "1", "--size", "tiny", "--out", out)
+    module("memattn_fairseq.study.conversion", mt, "--task", "mt", "--study", out, "--models", "memsizer_decoder",
+           "--size", "tiny", "--finetune-updates", "2", "--transfer-updates", "2")
+    rows = list(csv.DictReader(open(out / "conversion" / "results.csv")))
+    arms = {(r["arm"], int(r["update"])) for r in rows}
+    assert arms == {("teacher", 0), *((a, u) for a in ("direct", "transfer", "scratch") for u in (0, 1, 2))}
+    assert all(0 <= float(r["valid_bleu"]) <= 100 for r in rows)
+    teacher = json.loads((out / "runs" / "transformer-s1" / "result.json").read_text())["valid"]
+    assert float(next(r["valid_bleu"] for r in rows if r["arm"] == "teacher")) == teacher
+    assert "| bleu " in (out / "conversion" / "memsizer_decoder-direct" / "validate.log").read_text()
+    summary = (out / "conversion" / "summary.md").read_text()
+    assert "BLEU − teacher" in summary and "| MemSizer (decoder; k=32) | transfer |" in summary
+
+
+def test_positions_pool_losses_by_context_length():
+    from memattn_fairseq.study.positions import bucket_edges, bucket_label, bucket_perplexities
+    assert bucket_edges(1) == [0] and bucket_edges(6) == [0, 1, 2, 4]
+    assert [bucket_label([0, 1, 2, 4], i, 6) for i in range(4)] == ["0", "1", "2-3", "4-5"]
+    losses = torch.tensor([4.0, 2.0, 1.0, 3.0, 0.0, 2.0], dtype=torch.float64)  # summed over 2 blocks
+    counts = torch.tensor([2.0, 2.0, 2.0, 2.0, 1.0, 1.0], dtype=torch.float64)  # the second block is 4 long
+    expected = [math.exp(2.0), math.exp(1.0), math.exp(4.0 / 4), math.exp(2.0 / 2)]
+    assert bucket_perplexities(losses, counts, [0, 1, 2, 4]) == pytest.approx(expected)
+
+
+def test_positions_compare_checkpoints_of_one_study(corpora, tmp_path):
+    lm, _ = corpora
+    out = tmp_path / "lm"
+    module("memattn_fairseq.study", "lm", lm, "--sweeps", "core", "--models", "transformer,abc_mlp64,memformer",
+           "--seeds", "1", "--size", "tiny", "--out", out)
+    runs = out / "runs"
+    proc = module("memattn_fairseq.study.positions", lm, runs / "transformer-c512-s1", runs / "abc_mlp64-c512-s1",
+                  "--max-blocks", 3, "--cpu")
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| model | all | 0 | 1 | 2-3 |") and table[0].endswith("| 256-511 |")
+    assert table[1].startswith("| transformer-c512-s1 |") and table[2].startswith("| abc_mlp64-c512-s1 |")
+    overall = json.loads((runs / "transformer-c512-s1" / "result.json").read_text())["valid"]
+    assert 1 < float(table[1].split("|")[2]) < 10 * overall
+    ratios = table[-1].split("|")[2:-1]
+    assert table[-1].startswith("| abc_mlp64-c512-s1 |") and len(ratios) == 11
+    assert float(ratios[0]) == pytest.approx(float(table[2].split("|")[2]) / float(table[1].split("|")[2]), rel=1e-2)
+    proc = module("memattn_fairseq.study.positions", lm, runs / "transformer-c512-s1", runs / "memformer-c512-s1",
+                  "--cpu", check=False)
+    assert_one_line_error(proc, "memformer-c512-s1 is a Memformer", "fairseq-eval-lm")
